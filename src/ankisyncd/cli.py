@@ -1,0 +1,190 @@
+"""Command line: ``serve`` (default), ``user add|list|passwd|remove``, ``health``, ``config show``.
+
+Commands hold no logic: each parses its arguments, calls one function and prints the result.
+Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import click
+
+from ankisyncd import __version__
+from ankisyncd.config import Settings, describe, load, read_config_file, setting_fields
+from ankisyncd.errors import ConfigError, UserError
+from ankisyncd.users.store import UserStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _setting_options(func: F) -> F:
+    """Add one ``--<setting>`` option per field of Settings."""
+    for f in reversed(setting_fields()):
+        func = click.option(
+            f"--{f.name.replace('_', '-')}", f.name, default=None, help=f.metadata["help"]
+        )(func)
+    return func
+
+
+def _settings(ctx: click.Context, flags: dict[str, Any]) -> Settings:
+    merged = {**ctx.find_root().meta.get("flags", {})}
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    config_path = ctx.find_root().meta.get("config")
+    try:
+        file_values, file_path = read_config_file(config_path, os.environ)
+        return load(merged, os.environ, file_values, file_path)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+
+
+def _fail(message: str, code: int = 1) -> Any:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(invoke_without_command=True)
+@click.option("--config", "config_path", default=None, help="TOML config file to read")
+@_setting_options
+@click.version_option(__version__, prog_name="ankisyncd")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
+    """A self-hosted sync server for Anki. Without a command, runs ``serve``."""
+    ctx.meta["config"] = config_path
+    ctx.meta["flags"] = {k: v for k, v in flags.items() if v is not None}
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@main.command()
+@_setting_options
+@click.pass_context
+def serve(ctx: click.Context, **flags: Any) -> None:
+    """Serve the sync protocol over HTTP."""
+    settings = _settings(ctx, flags)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    log = logging.getLogger("ankisyncd")
+    for name, value, source in describe(settings):
+        log.info("setting %s = %s (%s)", name, value, source)
+    from ankisyncd.http import serve as serve_http
+
+    try:
+        serve_http(settings)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+
+
+@main.group()
+def user() -> None:
+    """Manage the users in the auth database (works while the server runs)."""
+
+
+def _store(ctx: click.Context) -> UserStore:
+    return UserStore(_settings(ctx, {}).auth_db_path)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.pass_context
+def user_add(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Add a user."""
+    store = _store(ctx)
+    try:
+        store.add(name, _read_password(password_stdin))
+    except UserError as exc:
+        _fail(str(exc))
+    click.echo(f"added user {name!r}")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.pass_context
+def user_passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Change a user's password; their devices must log in again."""
+    store = _store(ctx)
+    try:
+        store.set_password(name, _read_password(password_stdin))
+    except UserError as exc:
+        _fail(str(exc))
+    click.echo(f"changed the password of {name!r}; its devices must log in again")
+
+
+@user.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="confirm the removal")
+@click.pass_context
+def user_remove(ctx: click.Context, name: str, yes: bool) -> None:
+    """Remove a user and log out their devices; their data folder is kept."""
+    if not yes:
+        _fail("removing a user needs --yes", 2)
+    try:
+        _store(ctx).remove(name)
+    except UserError as exc:
+        _fail(str(exc))
+    click.echo(f"removed user {name!r} (their data folder is kept)")
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")
+@click.pass_context
+def user_list(ctx: click.Context, as_json: bool) -> None:
+    """List users."""
+    records = _store(ctx).list()
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in records]))
+        return
+    for r in records:
+        created = datetime.fromtimestamp(r.created, timezone.utc).strftime("%Y-%m-%d")
+        click.echo(f"{r.name}\tcreated {created}\t{r.devices} logged-in devices")
+
+
+@main.command()
+@click.option("--timeout", default=5.0, show_default=True, help="seconds to wait")
+@click.pass_context
+def health(ctx: click.Context, timeout: float) -> None:
+    """Exit 0 if the configured server answers /health, else 1 (for container health checks)."""
+    settings = _settings(ctx, {})
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
+    if ":" in host:
+        host = f"[{host}]"
+    url = f"http://{host}:{settings.port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            ok = resp.status == 200
+    except (urllib.error.URLError, OSError) as exc:
+        _fail(f"{url}: {exc}")
+    if not ok:
+        _fail(f"{url}: unexpected status")
+    click.echo(f"ok: {url}")
+
+
+@main.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print every setting with its value and where it came from (secrets masked)."""
+    for name, value, source in describe(_settings(ctx, {})):
+        click.echo(f"{name} = {value}\t# {source}")

@@ -1,0 +1,242 @@
+"""Settings: one table of fields drives parsing, ``config show`` and the docs.
+
+Precedence: CLI flag > environment > config file > default. ``load`` is pure: it takes
+mappings and never reads ``os.environ`` or the disk itself, except the config file it is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ankisyncd.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ENV_PREFIX = "ANKISYNCD_"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class Secret(str):
+    """A string whose repr never shows its value."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+@dataclass(frozen=True)
+class EnvUser:
+    """A user defined the official server's way: ``SYNC_USERn=name:password``."""
+
+    name: str
+    secret: Secret  # a password, or a PHC hash when ``hashed``
+    hashed: bool
+    source: str  # e.g. "SYNC_USER1"
+
+    @property
+    def official_line(self) -> str:
+        """The exact ``name:secret`` text the official server derives its host key from."""
+        return f"{self.name}:{self.secret}"
+
+
+def _default_data_root(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_DATA_HOME") or str(Path(environ.get("HOME", "~")) / ".local/share")
+    return Path(base).expanduser() / "ankisyncd"
+
+
+def _parse_port(text: str) -> int:
+    port = _parse_int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{text!r} is not a port number (0-65535)")
+    return port
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not an integer") from None
+
+
+def _parse_megs(text: str) -> int:
+    megs = _parse_int(text)
+    if megs < 1:
+        raise ValueError(f"{text!r} must be at least 1")
+    return megs
+
+
+def _parse_level(text: str) -> str:
+    level = str(text).strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _parse_host(text: str) -> str:
+    host = str(text).strip()
+    if not host:
+        raise ValueError("an empty host")
+    return host
+
+
+def _parse_path(text: str) -> Path:
+    if not str(text).strip():
+        raise ValueError("an empty path")
+    return Path(str(text)).expanduser()
+
+
+def _meta(parse: Callable[[str], Any], help: str, alias: str | None = None) -> dict[str, Any]:
+    return {"parse": parse, "help": help, "alias": alias}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the server; see docs/configuration.md."""
+
+    data_root: Path = field(
+        metadata=_meta(_parse_path, "folder holding one sub-folder per user", "SYNC_BASE")
+    )
+    auth_db_path: Path = field(
+        metadata=_meta(_parse_path, "SQLite database of users and host keys")
+    )
+    host: str = field(
+        default="127.0.0.1", metadata=_meta(_parse_host, "address to listen on", "SYNC_HOST")
+    )
+    port: int = field(
+        default=27701, metadata=_meta(_parse_port, "TCP port to listen on", "SYNC_PORT")
+    )
+    log_level: str = field(
+        default="info", metadata=_meta(_parse_level, "debug, info, warning or error")
+    )
+    max_sync_payload_megs: int = field(
+        default=100,
+        metadata=_meta(
+            _parse_megs,
+            "request size limit L in MiB; bodies may decompress to 3 x L",
+            "MAX_SYNC_PAYLOAD_MEGS",
+        ),
+    )
+    env_users: tuple[EnvUser, ...] = field(default=(), metadata={"internal": True})
+    sources: Mapping[str, str] = field(default_factory=dict, metadata={"internal": True})
+
+    @property
+    def max_payload_bytes(self) -> int:
+        """L in bytes."""
+        return self.max_sync_payload_megs * 1024 * 1024
+
+    @property
+    def max_decompressed_bytes(self) -> int:
+        """The cap on a decompressed request body: 3 x L, as the official server uses."""
+        return 3 * self.max_payload_bytes
+
+
+def setting_fields() -> list[dataclasses.Field[Any]]:
+    """The user-facing settings, in declaration order."""
+    return [f for f in dataclasses.fields(Settings) if not f.metadata.get("internal")]
+
+
+def env_name(f: dataclasses.Field[Any]) -> str:
+    return ENV_PREFIX + f.name.upper()
+
+
+def default_config_path(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")) / ".config")
+    return Path(base).expanduser() / "ankisyncd" / "ankisyncd.conf"
+
+
+def read_config_file(
+    flag_path: str | None, environ: Mapping[str, str]
+) -> tuple[dict[str, Any], str | None]:
+    """Read the TOML config file; returns its values and its path (None when there is none)."""
+    if flag_path:
+        path, explicit = Path(flag_path).expanduser(), "--config"
+    elif environ.get(ENV_PREFIX + "CONFIG"):
+        path, explicit = Path(environ[ENV_PREFIX + "CONFIG"]).expanduser(), "ANKISYNCD_CONFIG"
+    else:
+        path, explicit = default_config_path(environ), None
+    if not path.is_file():
+        if explicit:
+            raise ConfigError(f"{explicit}: config file {str(path)!r} does not exist")
+        return {}, None
+    try:
+        with path.open("rb") as fh:
+            values = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r}: {exc}") from exc
+    known = {f.name for f in setting_fields()}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"config file {str(path)!r}: unknown setting {unknown[0]!r}")
+    return values, str(path)
+
+
+def load(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    file_values: Mapping[str, Any] | None = None,
+    file_path: str | None = None,
+) -> Settings:
+    """Build Settings from CLI flags, environment and config-file values; validate each."""
+    file_values = file_values or {}
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for f in setting_fields():
+        candidates: list[tuple[str, Any]] = []
+        if flags.get(f.name) is not None:
+            candidates.append((f"--{f.name.replace('_', '-')}", flags[f.name]))
+        if env_name(f) in environ:
+            candidates.append((env_name(f), environ[env_name(f)]))
+        alias = f.metadata["alias"]
+        if alias and alias in environ:
+            candidates.append((alias, environ[alias]))
+        if f.name in file_values:
+            candidates.append((f"{file_path or 'config file'}: {f.name}", file_values[f.name]))
+        if not candidates:
+            continue
+        source, raw = candidates[0]
+        try:
+            values[f.name] = f.metadata["parse"](raw if isinstance(raw, str) else str(raw))
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        sources[f.name] = source
+    if "data_root" not in values:
+        values["data_root"] = _default_data_root(environ)
+        sources["data_root"] = "default"
+    if "auth_db_path" not in values:
+        values["auth_db_path"] = values["data_root"] / ".ankisyncd" / "auth.db"
+        sources["auth_db_path"] = "default (inside data_root)"
+    for f in setting_fields():
+        sources.setdefault(f.name, "default")
+    return Settings(**values, env_users=parse_env_users(environ), sources=sources)
+
+
+def parse_env_users(environ: Mapping[str, str]) -> tuple[EnvUser, ...]:
+    """Read SYNC_USER1..N like the official server: the list ends at the first missing number."""
+    hashed = "PASSWORDS_HASHED" in environ
+    users: list[EnvUser] = []
+    index = 1
+    while (name := f"SYNC_USER{index}") in environ:
+        user, sep, secret = environ[name].partition(":")
+        if not sep:
+            raise ConfigError(f"{name} (env): should be in 'username:password' format")
+        users.append(EnvUser(user, Secret(secret), hashed, name))
+        index += 1
+    return tuple(users)
+
+
+def describe(settings: Settings) -> list[tuple[str, str, str]]:
+    """(name, value, source) rows for ``config show`` and the start-up log."""
+    rows = [
+        (f.name, str(getattr(settings, f.name)), settings.sources[f.name]) for f in setting_fields()
+    ]
+    for user in settings.env_users:
+        kind = "PHC hash" if user.hashed else "password"
+        rows.append((f"user {user.name}", f"{kind} {user.secret!r}", user.source))
+    return rows

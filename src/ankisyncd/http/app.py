@@ -1,0 +1,169 @@
+"""Routes: ``/sync/<method>`` and ``/health``; decoding the wire into server calls."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ankisyncd.config import Settings
+from ankisyncd.errors import BadRequest, ServerError
+from ankisyncd.http.errors import error_response
+from ankisyncd.http.framing import (
+    MAX_WINDOW_BYTES,
+    ORIGINAL_SIZE_HEADER,
+    SYNC_HEADER,
+    UNAUTHENTICATED_MAX_WINDOW_BYTES,
+    compress,
+    compress_file,
+    iter_zstd,
+    parse_sync_header,
+    read_zstd_json,
+)
+from ankisyncd.protocol.envelope import UserName
+from ankisyncd.protocol.messages import (
+    HostKeyRequest,
+    MetaRequest,
+    check_empty_input,
+    encode_null,
+)
+from ankisyncd.protocol.methods import SyncMethod
+from ankisyncd.protocol.versions import SYNC_VERSION_11_DIRECT_POST
+from ankisyncd.server import SyncServer
+
+log = logging.getLogger("ankisyncd.http")
+# A login body is a user name and a password; nothing larger is decoded before auth.
+MAX_LOGIN_BODY_BYTES = 64 * 1024
+
+
+def _reply(body: bytes, version: int) -> Response:
+    """A 200 answer: zstd with anki-original-size for v11; plain for the legacy versions."""
+    if version < SYNC_VERSION_11_DIRECT_POST:
+        return Response(body, media_type="application/octet-stream")
+    return Response(compress(body), headers={ORIGINAL_SIZE_HEADER: str(len(body))})
+
+
+class SyncEndpoint:
+    """Handles ``POST /sync/<method>`` and logs one line per request."""
+
+    def __init__(self, server: SyncServer) -> None:
+        self.server = server
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        name = request.path_params["method"]
+        user, client = "-", "-"
+        try:
+            try:
+                method = SyncMethod(name)
+            except ValueError:
+                log.info("unknown method %r", name)
+                return PlainTextResponse(f"Invalid URL: unknown variant `{name}`", status_code=400)
+            raw_header = request.headers.get(SYNC_HEADER)
+            if raw_header is None:
+                raise BadRequest("no anki-sync header (legacy multipart clients: not yet)")
+            header = parse_sync_header(raw_header)
+            client = header.client_version
+            chunks = request.stream()
+            if method is SyncMethod.HOST_KEY:
+                body = await read_zstd_json(
+                    chunks, MAX_LOGIN_BODY_BYTES, UNAUTHENTICATED_MAX_WINDOW_BYTES
+                )
+                login = HostKeyRequest.from_wire(body)
+                user = login.username
+                reply = await self.server.host_key(login)
+                response = _reply(reply.to_wire(), header.version)
+            else:
+                account = await self.server.authenticate(header.host_key)
+                user = account
+                response = await self._dispatch(method, account, header.version, chunks)
+        except Exception as exc:
+            response = error_response(exc, f"{name} user={user}")
+        log.info(
+            "%s user=%s client=%s status=%d %.1fms",
+            name,
+            user,
+            client,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    async def _dispatch(
+        self, method: SyncMethod, user: UserName, version: int, chunks: AsyncIterator[bytes]
+    ) -> Response:
+        server = self.server
+        cap = server.max_decompressed_bytes
+        if method is SyncMethod.UPLOAD:
+            text = await server.upload(user, iter_zstd(chunks, cap))
+            await _drain(chunks, cap)
+            return _reply(text.encode(), version)
+        body = await read_zstd_json(chunks, cap, MAX_WINDOW_BYTES)
+        if method is SyncMethod.META:
+            meta = await server.meta(user, MetaRequest.from_wire(body))
+            return _reply(meta.to_wire(), version)
+        if method is SyncMethod.ABORT:
+            check_empty_input(body)
+            await server.abort(user)
+            return _reply(encode_null(), version)
+        if method is SyncMethod.DOWNLOAD:
+            check_empty_input(body)
+            fh, size = await server.download(user, version)
+            if version < SYNC_VERSION_11_DIRECT_POST:
+                raise ServerError("legacy downloads are not implemented yet")
+            return StreamingResponse(compress_file(fh), headers={ORIGINAL_SIZE_HEADER: str(size)})
+        raise ServerError(f"{method.value} is not implemented yet")
+
+
+async def _drain(chunks: AsyncIterator[bytes], limit: int) -> None:
+    """Read what is left of a body the server stopped decoding, so the client gets its answer."""
+    seen = 0
+    async for data in chunks:
+        seen += len(data)
+        if seen > limit:
+            return
+
+
+async def health(request: Request) -> Response:
+    return Response(b"", status_code=200)
+
+
+def build_app(server: SyncServer) -> Starlette:
+    """The ASGI application serving one SyncServer."""
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET", "HEAD"]),
+            Route("/sync/{method}", SyncEndpoint(server).handle, methods=["POST"]),
+        ],
+        lifespan=_lifespan(server),
+    )
+
+
+def _lifespan(server: SyncServer) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        server.startup()
+        yield
+
+    return lifespan
+
+
+def serve(settings: Settings) -> None:
+    """Run the server until interrupted."""
+    server = SyncServer(settings)
+    uvicorn.run(
+        build_app(server),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )

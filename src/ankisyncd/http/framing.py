@@ -1,0 +1,134 @@
+"""Version 11 framing: the ``anki-sync`` header and zstd bodies in both directions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import zstandard
+
+from ankisyncd.errors import BadRequest
+from ankisyncd.protocol.envelope import HostKey, SessionKey
+from ankisyncd.protocol.versions import ensure_supported
+
+SYNC_HEADER = "anki-sync"
+ORIGINAL_SIZE_HEADER = "anki-original-size"
+# Frames from clients declare small windows; refusing huge ones bounds decoder memory.
+MAX_WINDOW_BYTES = 1 << 27
+UNAUTHENTICATED_MAX_WINDOW_BYTES = 1 << 23
+FILE_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class SyncHeader:
+    version: int
+    host_key: HostKey
+    session_key: SessionKey
+    client_version: str
+
+
+def parse_sync_header(raw: str) -> SyncHeader:
+    """Read the ``anki-sync`` header: compact JSON with v, k, c and s, all required."""
+    try:
+        obj = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest("invalid anki-sync header") from exc
+    if not isinstance(obj, dict):
+        raise BadRequest("invalid anki-sync header")
+    version, key, client, session = obj.get("v"), obj.get("k"), obj.get("c"), obj.get("s")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise BadRequest("invalid anki-sync header: v")
+    if not (isinstance(key, str) and isinstance(client, str) and isinstance(session, str)):
+        raise BadRequest("invalid anki-sync header: k, c and s must be strings")
+    return SyncHeader(ensure_supported(version), HostKey(key), SessionKey(session), client)
+
+
+class _CapReached(Exception):
+    pass
+
+
+class _Sink:
+    """Receives decoder output; stops the decoder once ``cap`` bytes have come out."""
+
+    def __init__(self, cap: int, out: Callable[[bytes], object]) -> None:
+        self.cap, self.out, self.size = cap, out, 0
+
+    def write(self, data: bytes) -> int:
+        room = self.cap - self.size
+        if len(data) > room:
+            self.out(data[:room])
+            self.size = self.cap
+            raise _CapReached
+        self.out(data)
+        self.size += len(data)
+        return len(data)
+
+
+class ZstdBody:
+    """Decode a streamed zstd request body with a cap on the output.
+
+    Clients write frames without a content size, so a one-shot decoder cannot be used. At the
+    cap, decoding stops quietly (as the official server does); ``capped`` tells the caller.
+    """
+
+    def __init__(self, cap: int, *, max_window: int = MAX_WINDOW_BYTES) -> None:
+        self.capped = False
+        self._pending: list[bytes] = []
+        self._sink = _Sink(cap, self._pending.append)
+        decoder = zstandard.ZstdDecompressor(max_window_size=max_window)
+        self._writer = decoder.stream_writer(self._sink, write_return_read=True, closefd=False)
+
+    def feed(self, data: bytes) -> bytes:
+        """Decode one piece of the body; returns the output it produced."""
+        if data and not self.capped:
+            try:
+                self._writer.write(data)
+            except _CapReached:
+                self.capped = True
+            except zstandard.ZstdError as exc:
+                raise BadRequest("invalid zstd body") from exc
+        out = b"".join(self._pending)
+        self._pending.clear()
+        return out
+
+
+async def read_zstd_json(stream: AsyncIterator[bytes], cap: int, max_window: int) -> bytes:
+    """Read a whole zstd body into memory; over ``cap`` decoded bytes is a 400."""
+    body = ZstdBody(cap, max_window=max_window)
+    parts: list[bytes] = []
+    async for data in stream:
+        parts.append(body.feed(data))
+        if body.capped:
+            raise BadRequest("request body exceeds the size limit")
+    return b"".join(parts)
+
+
+async def iter_zstd(stream: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
+    """Yield the decoded body piece by piece, stopping quietly after ``cap`` bytes."""
+    body = ZstdBody(cap)
+    async for data in stream:
+        out = body.feed(data)
+        if out:
+            yield out
+        if body.capped:
+            return
+
+
+def compress(body: bytes) -> bytes:
+    """One zstd frame holding ``body``."""
+    return zstandard.ZstdCompressor().compress(body)
+
+
+def compress_file(fh: BinaryIO) -> Iterator[bytes]:
+    """Compress an open file into one zstd frame, chunk by chunk; closes the file at the end."""
+    compressor = zstandard.ZstdCompressor().compressobj()
+    try:
+        while chunk := fh.read(FILE_CHUNK_BYTES):
+            out = compressor.compress(chunk)
+            if out:
+                yield out
+        yield compressor.flush()
+    finally:
+        fh.close()

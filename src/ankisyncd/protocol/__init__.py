@@ -1,0 +1,1 @@
+"""The sync protocol's vocabulary: versions, methods, messages. No I/O happens here."""

@@ -1,0 +1,148 @@
+"""Request and response messages; raw JSON never gets past this module.
+
+Wire names (``u``, ``p``, ``cv``, ``hostNum``, ``media_usn`` …) appear only here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ankisyncd.errors import BadRequest
+
+# The official server refuses any key but this one in an "empty input" body.
+_EMPTY_INPUT_KEYS = frozenset({"_pad"})
+
+
+def parse_json(body: bytes) -> Any:
+    """Decode a JSON request body, or raise BadRequest("invalid json")."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BadRequest("invalid json") from exc
+
+
+def encode_json(value: Any) -> bytes:
+    """Encode a response body compactly, as clients expect."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest("invalid json: expected an object")
+    return value
+
+
+def _string(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise BadRequest(f"invalid json: {key!r} must be a string")
+    return value
+
+
+def _integer(obj: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"invalid json: {key!r} must be an integer from {low} to {high}")
+    return value
+
+
+def check_empty_input(body: bytes) -> None:
+    """Accept ``{}`` and ``{"_pad":null}``, the bodies of chunk, finish, abort and download."""
+    obj = _object(parse_json(body))
+    if not set(obj) <= _EMPTY_INPUT_KEYS:
+        raise BadRequest("invalid json: unexpected key in empty input")
+
+
+@dataclass(frozen=True)
+class HostKeyRequest:
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"HostKeyRequest(username={self.username!r}, password='***')"
+
+    @classmethod
+    def from_wire(cls, body: bytes) -> HostKeyRequest:
+        obj = _object(parse_json(body))
+        return cls(_string(obj, "u"), _string(obj, "p"))
+
+    def to_wire(self) -> bytes:
+        return encode_json({"u": self.username, "p": self.password})
+
+
+@dataclass(frozen=True)
+class HostKeyResponse:
+    key: str
+
+    def to_wire(self) -> bytes:
+        return encode_json({"key": self.key})
+
+
+@dataclass(frozen=True)
+class MetaRequest:
+    version: int
+    client_version: str
+
+    @classmethod
+    def from_wire(cls, body: bytes) -> MetaRequest:
+        obj = _object(parse_json(body))
+        # The official server reads ``v`` as an unsigned byte: 0..255 parses, the rest is a 400.
+        return cls(_integer(obj, "v", 0, 255), _string(obj, "cv"))
+
+    def to_wire(self) -> bytes:
+        return encode_json({"v": self.version, "cv": self.client_version})
+
+
+@dataclass(frozen=True)
+class MetaResponse:
+    modified: int  # ms
+    schema_modified: int  # ms
+    usn: int
+    server_time: int  # s
+    message: str
+    should_continue: bool
+    host_number: int
+    empty: bool
+    media_usn: int
+
+    def to_wire(self) -> bytes:
+        return encode_json(
+            {
+                "mod": self.modified,
+                "scm": self.schema_modified,
+                "usn": self.usn,
+                "ts": self.server_time,
+                "msg": self.message,
+                "cont": self.should_continue,
+                "hostNum": self.host_number,
+                "empty": self.empty,
+                "media_usn": self.media_usn,
+            }
+        )
+
+    @classmethod
+    def from_wire(cls, body: bytes) -> MetaResponse:
+        obj = _object(parse_json(body))
+        return cls(
+            obj["mod"],
+            obj["scm"],
+            obj["usn"],
+            obj["ts"],
+            obj["msg"],
+            obj["cont"],
+            obj["hostNum"],
+            obj.get("empty", False),
+            obj["media_usn"],
+        )
+
+
+# Upload answers are text that old clients compare with "OK" exactly.
+UPLOAD_OK = "OK"
+UPLOAD_TOO_LARGE = "collection exceeds size limit"
+UPLOAD_CORRUPT = "Your upload was corrupt. Please use Check Database, or restore from backup."
+
+
+def encode_null() -> bytes:
+    return b"null"

@@ -1,0 +1,143 @@
+"""SyncServer: authentication, per-user locking, and dispatch to the engine.
+
+Every SQLite or hashing call runs in a worker thread; the event loop only moves bytes.
+Work for one user is serialised by that user's lock; different users never wait for each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+import anyio.to_thread
+
+from ankisyncd.config import Settings
+from ankisyncd.errors import AuthFailed
+from ankisyncd.protocol.envelope import BodyStream, UserName
+from ankisyncd.protocol.messages import HostKeyRequest, HostKeyResponse, MetaRequest, MetaResponse
+from ankisyncd.storage.collection import (
+    ensure_collection,
+    read_state,
+    remove_temp_files,
+    temp_file,
+)
+from ankisyncd.storage.paths import COLLECTION_FILE, user_folder
+from ankisyncd.sync import full
+from ankisyncd.sync.meta import meta as build_meta
+from ankisyncd.users.accounts import Accounts
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def in_thread(func: Callable[..., T], *args: object) -> T:
+    return await anyio.to_thread.run_sync(func, *args)
+
+
+@dataclass
+class UserState:
+    """What the server keeps per user between requests."""
+
+    folder: Path
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def collection(self) -> Path:
+        return self.folder / COLLECTION_FILE
+
+    def abort_session(self) -> None:
+        """Drop any unfinished normal sync (none are kept until incremental sync exists)."""
+
+
+class SyncServer:
+    """Implements the sync endpoints on top of the storage and engine layers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.data_root = settings.data_root
+        self.max_payload_bytes = settings.max_payload_bytes
+        self.max_decompressed_bytes = settings.max_decompressed_bytes
+        self.accounts = Accounts.build(
+            settings.auth_db_path,
+            [(u.name, str(u.secret), u.hashed, u.source) for u in settings.env_users],
+        )
+        self._users: dict[str, UserState] = {}
+
+    def startup(self) -> None:
+        """Create the data root and remove temporary files that interrupted requests left."""
+        self.data_root.mkdir(parents=True, exist_ok=True)
+        for name in self.accounts.env_accounts:
+            user_folder(self.data_root, name).mkdir(exist_ok=True)
+        for folder in self.data_root.iterdir():
+            if folder.is_dir() and not folder.name.startswith("."):
+                removed = remove_temp_files(folder)
+                if removed:
+                    log.info("removed %d temporary files left in %s", removed, folder)
+
+    def _user(self, name: UserName) -> UserState:
+        state = self._users.get(name)
+        if state is None:
+            state = self._users[name] = UserState(user_folder(self.data_root, name))
+        return state
+
+    async def authenticate(self, host_key: str) -> UserName:
+        """Map a host key to its user, or raise AuthFailed."""
+        name = await in_thread(self.accounts.user_for_key, host_key)
+        if name is None:
+            raise AuthFailed("invalid hkey")
+        return UserName(name)
+
+    async def host_key(self, req: HostKeyRequest) -> HostKeyResponse:
+        key = await in_thread(self.accounts.login, req.username, req.password)
+        if key is None:
+            raise AuthFailed("invalid user or password")
+        return HostKeyResponse(key)
+
+    async def meta(self, user: UserName, req: MetaRequest) -> MetaResponse:
+        state = self._user(user)
+        async with state.lock:
+            state.abort_session()
+            await in_thread(ensure_collection, state.collection)
+            stored = await in_thread(read_state, state.collection)
+        return build_meta(stored, req, self.media_usn(user), self.max_decompressed_bytes)
+
+    def media_usn(self, user: UserName) -> int:
+        """The user's media usn; 0 until media sync is implemented."""
+        return 0
+
+    async def abort(self, user: UserName) -> None:
+        state = self._user(user)
+        async with state.lock:
+            state.abort_session()
+
+    async def upload(self, user: UserName, body: BodyStream) -> str:
+        """Receive a full upload; returns the in-band text the client shows (``OK`` on success)."""
+        state = self._user(user)
+        await in_thread(state.folder.mkdir, 0o777, False, True)
+        staged = await in_thread(temp_file, state.folder, "upload")
+        try:
+            size = 0
+            with staged.open("wb") as fh:
+                async for data in body:
+                    size += len(data)
+                    await in_thread(fh.write, data)
+            problem = await in_thread(
+                full.check_received_upload, staged, size, self.max_decompressed_bytes
+            )
+            if problem is not None:
+                return problem
+            async with state.lock:
+                state.abort_session()
+                return await in_thread(full.store_upload, staged, state.collection)
+        finally:
+            await in_thread(staged.unlink, True)
+
+    async def download(self, user: UserName, version: int) -> tuple[BinaryIO, int]:
+        """Open a snapshot of the collection for a full download: (file, size)."""
+        state = self._user(user)
+        async with state.lock:
+            state.abort_session()
+            return await in_thread(full.download, state.collection, version)

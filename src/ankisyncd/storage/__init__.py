@@ -1,0 +1,1 @@
+"""On-disk state: per-user folders, collection files, SQLite connections."""

@@ -1,0 +1,161 @@
+"""A user's stored collection: creating it, reading its state, preparing full downloads."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from ankisyncd.storage.sqlite import checkpoint_and_close, connect
+
+# The stock empty collection the official server creates for a new user (scripts/).
+TEMPLATE = Path(__file__).with_name("empty.anki2")
+# Every temporary file we make in a user's folder starts with this; start-up removes leftovers.
+TEMP_PREFIX = ".ankisyncd-tmp-"
+ROLLOVER_HOUR = 4
+
+
+@dataclass(frozen=True)
+class CollectionState:
+    """What ``meta`` reports about a stored collection."""
+
+    modified: int  # ms
+    schema_modified: int  # ms
+    usn: int
+    empty: bool
+    sched_ver: int
+    has_creation_offset: bool
+    file_size: int
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def day_start(now: datetime) -> int:
+    """The most recent ROLLOVER_HOUR o'clock in local time, in Unix seconds (a new ``crt``)."""
+    start = now.replace(hour=ROLLOVER_HOUR, minute=0, second=0, microsecond=0)
+    if start > now:
+        start -= timedelta(days=1)
+    return int(start.timestamp())
+
+
+def temp_file(folder: Path, purpose: str) -> Path:
+    """Create an empty temporary file in ``folder`` (same filesystem, so it can be renamed)."""
+    fd, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{purpose}-", dir=folder)
+    os.close(fd)
+    return Path(name)
+
+
+def remove_temp_files(folder: Path) -> int:
+    """Delete temporary files left in ``folder`` by an interrupted request; return how many."""
+    removed = 0
+    for leftover in folder.glob(TEMP_PREFIX + "*"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def ensure_collection(path: Path) -> None:
+    """Create the stock empty collection at ``path`` if there is none yet."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = temp_file(path.parent, "new")
+    try:
+        shutil.copyfile(TEMPLATE, staging)
+        con = connect(staging)
+        try:
+            con.execute(
+                "update col set crt = ?, scm = ?, mod = 0, usn = 0, ls = 0",
+                (day_start(datetime.now().astimezone()), now_ms()),
+            )
+        finally:
+            checkpoint_and_close(con)
+        fsync_file(staging)
+        os.replace(staging, path)
+        fsync_dir(path.parent)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def read_state(path: Path) -> CollectionState:
+    """Read mod, scm, usn, emptiness and scheduler facts of the collection at ``path``."""
+    con = connect(path)
+    try:
+        modified, schema_modified, usn = con.execute("select mod, scm, usn from col").fetchone()
+        empty = con.execute("select not exists (select 1 from cards)").fetchone()[0] == 1
+        config = dict(
+            con.execute(
+                "select key, val from config where key in ('schedVer', 'creationOffset')"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    sched_ver = _json_value(config.get("schedVer"))
+    offset = _json_value(config.get("creationOffset"))
+    return CollectionState(
+        modified=modified,
+        schema_modified=schema_modified,
+        usn=usn,
+        empty=empty,
+        sched_ver=sched_ver if isinstance(sched_ver, int) else 1,
+        has_creation_offset=isinstance(offset, int) and not isinstance(offset, bool),
+        file_size=path.stat().st_size,
+    )
+
+
+def _json_value(raw: bytes | None) -> object:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def prepare_download(path: Path) -> tuple[BinaryIO, int]:
+    """Mark a full download (usn + 1, mod = now) and return an open snapshot of the file.
+
+    The snapshot is an unlinked copy, so later writes to the collection cannot tear the bytes
+    being sent, and nothing is left on disk if the transfer breaks.
+    """
+    con = connect(path)
+    try:
+        con.execute("begin immediate")
+        try:
+            con.execute("update col set usn = usn + 1, mod = ?", (now_ms(),))
+            con.execute("commit")
+        except sqlite3.Error:
+            con.execute("rollback")
+            raise
+    finally:
+        checkpoint_and_close(con)
+    snapshot = temp_file(path.parent, "download")
+    try:
+        shutil.copyfile(path, snapshot)
+        fh = snapshot.open("rb")
+    finally:
+        snapshot.unlink(missing_ok=True)
+    size = os.fstat(fh.fileno()).st_size
+    return fh, size
+
+
+def fsync_file(path: Path) -> None:
+    with path.open("rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,38 @@
+"""Opening SQLite databases the way Anki collections need: unicase collation, WAL, no trust."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def unicase(a: str, b: str) -> int:
+    """Compare case-insensitively, as the collation Anki registers under the name ``unicase``."""
+    fa, fb = a.casefold(), b.casefold()
+    return (fa > fb) - (fa < fb)
+
+
+def connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:
+    """Open ``path`` in autocommit mode (explicit transactions) with the ``unicase`` collation."""
+    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        con.create_collation("unicase", unicase)
+        con.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Uploaded files are untrusted: never run functions named in their schema.
+        con.execute("pragma trusted_schema = off")
+        if wal:
+            con.execute("pragma journal_mode = wal")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def checkpoint_and_close(con: sqlite3.Connection) -> None:
+    """Fold the WAL into the main file, so the file alone holds every committed change."""
+    try:
+        con.execute("pragma wal_checkpoint(truncate)")
+    finally:
+        con.close()

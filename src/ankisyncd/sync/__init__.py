@@ -1,0 +1,1 @@
+"""The collection sync engine, one module per protocol step."""

@@ -1,0 +1,41 @@
+"""Full sync: replace the stored collection with an upload, or hand out the whole file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import BinaryIO
+
+from ankisyncd.protocol.messages import UPLOAD_CORRUPT, UPLOAD_OK, UPLOAD_TOO_LARGE
+from ankisyncd.protocol.versions import collection_schema
+from ankisyncd.storage.collection import ensure_collection, prepare_download
+from ankisyncd.storage.upload import InvalidCollection, check_upload, install_upload
+
+log = logging.getLogger(__name__)
+
+
+def check_received_upload(staged: Path, size: int, max_bytes: int) -> str | None:
+    """Check an upload written to ``staged``; None if it may be stored, else the client's text."""
+    if size >= max_bytes:
+        return UPLOAD_TOO_LARGE
+    try:
+        check_upload(staged)
+    except InvalidCollection as exc:
+        log.info("upload refused: %s", exc)
+        return UPLOAD_CORRUPT
+    return None
+
+
+def store_upload(staged: Path, target: Path) -> str:
+    """Swap a checked upload in place of the stored collection; the caller holds the user lock."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    install_upload(staged, target)
+    return UPLOAD_OK
+
+
+def download(target: Path, version: int) -> tuple[BinaryIO, int]:
+    """Bump usn and mod, then return the collection's bytes in the schema ``version`` expects."""
+    if collection_schema(version) != 18:
+        raise NotImplementedError("schema-11 downloads for legacy clients")
+    ensure_collection(target)
+    return prepare_download(target)

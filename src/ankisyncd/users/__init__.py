@@ -1,0 +1,1 @@
+"""Users: the auth database, password hashes and host keys."""

@@ -1,0 +1,86 @@
+"""Logging in and recognising host keys, over both kinds of users.
+
+Users come from the auth database and, for drop-in use in place of the official server,
+from ``SYNC_USERn`` variables. A name defined in both is taken from the variables.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ankisyncd.errors import ConfigError, UserError
+from ankisyncd.storage.paths import check_username
+from ankisyncd.users.hashing import (
+    burn_verification,
+    check_phc,
+    hash_password,
+    verify_password,
+)
+from ankisyncd.users.hostkey import key_digest, new_host_key, official_host_key
+from ankisyncd.users.store import UserStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EnvAccount:
+    name: str
+    password_hash: str
+    host_key: str  # the key the official server issues, so switched devices stay logged in
+
+
+class Accounts:
+    """Answers "who is this?" for logins and for host keys."""
+
+    def __init__(self, store: UserStore, env_accounts: dict[str, EnvAccount]) -> None:
+        self.store = store
+        self.env_accounts = env_accounts
+        self._env_by_key = {key_digest(a.host_key): a.name for a in env_accounts.values()}
+
+    @classmethod
+    def build(cls, auth_db: Path, env_users: list[tuple[str, str, bool, str]]) -> Accounts:
+        """Set up from the auth database path and ``(name, secret, hashed, source)`` rows."""
+        accounts: dict[str, EnvAccount] = {}
+        for name, secret, hashed, source in env_users:
+            try:
+                check_username(name)
+                if hashed:
+                    check_phc(secret)
+            except (UserError, ValueError) as exc:
+                raise ConfigError(f"{source} (env): {exc}") from None
+            if not hashed and not secret:
+                raise ConfigError(f"{source} (env): the password is empty")
+            if name in accounts:
+                raise ConfigError(f"{source} (env): user {name!r} is defined twice")
+            password_hash = secret if hashed else hash_password(secret)
+            accounts[name] = EnvAccount(name, password_hash, official_host_key(f"{name}:{secret}"))
+        return cls(UserStore(auth_db), accounts)
+
+    def login(self, name: str, password: str) -> str | None:
+        """Return a host key for valid credentials, else None; equal work for unknown names."""
+        env = self.env_accounts.get(name)
+        if env is not None:
+            return env.host_key if verify_password(env.password_hash, password) else None
+        stored = self.store.password_hash(name)
+        if stored is None:
+            burn_verification(password)
+            return None
+        if not verify_password(stored, password):
+            return None
+        key = new_host_key()
+        self.store.remember_key(name, key)
+        return key
+
+    def user_for_key(self, key: str) -> str | None:
+        """The user a host key belongs to, or None."""
+        if not key:
+            return None
+        name = self._env_by_key.get(key_digest(key))
+        if name is not None:
+            return name
+        name = self.store.user_for_key(key)
+        if name is not None and name in self.env_accounts:
+            return None  # the variables own this name; database keys for it do not count
+        return name

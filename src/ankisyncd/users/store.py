@@ -1,0 +1,131 @@
+"""The auth database: users with argon2id hashes, and the host keys issued to their devices.
+
+Every call opens its own short connection, so ``ankisyncd user ...`` in another process
+changes what a running server sees at once, with no restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ankisyncd.errors import UserError
+from ankisyncd.storage.paths import check_username
+from ankisyncd.storage.sqlite import connect
+from ankisyncd.users.hashing import hash_password
+from ankisyncd.users.hostkey import key_digest
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+create table if not exists users (
+    name text primary key,
+    password_hash text not null,
+    created integer not null,
+    modified integer not null
+);
+create table if not exists host_keys (
+    digest text primary key,
+    user text not null references users(name) on delete cascade,
+    created integer not null
+);
+create index if not exists host_keys_user on host_keys(user);
+"""
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    name: str
+    created: int
+    modified: int
+    devices: int  # host keys currently valid
+
+
+class UserStore:
+    """Users and host keys in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = connect(self.path)
+        try:
+            con.execute("pragma foreign_keys = on")
+            if con.execute("pragma user_version").fetchone()[0] != SCHEMA_VERSION:
+                con.executescript(_SCHEMA)
+                con.execute(f"pragma user_version = {SCHEMA_VERSION}")
+            yield con
+        finally:
+            con.close()
+
+    def add(self, name: str, password: str) -> None:
+        check_username(name)
+        _check_password(password)
+        password_hash = hash_password(password)
+        now = int(time.time())
+        with self._db() as con:
+            try:
+                con.execute(
+                    "insert into users (name, password_hash, created, modified) values (?,?,?,?)",
+                    (name, password_hash, now, now),
+                )
+            except sqlite3.IntegrityError:
+                raise UserError(f"user {name!r} already exists") from None
+
+    def set_password(self, name: str, password: str) -> None:
+        """Change a password; every host key of the user stops working."""
+        _check_password(password)
+        password_hash = hash_password(password)
+        with self._db() as con:
+            con.execute("begin immediate")
+            changed = con.execute(
+                "update users set password_hash = ?, modified = ? where name = ?",
+                (password_hash, int(time.time()), name),
+            ).rowcount
+            con.execute("delete from host_keys where user = ?", (name,))
+            con.execute("commit")
+        if not changed:
+            raise UserError(f"no user {name!r}")
+
+    def remove(self, name: str) -> None:
+        """Delete a user and their host keys; their data folder is left alone."""
+        with self._db() as con:
+            if not con.execute("delete from users where name = ?", (name,)).rowcount:
+                raise UserError(f"no user {name!r}")
+
+    def list(self) -> list[UserRecord]:
+        with self._db() as con:
+            rows = con.execute(
+                "select name, created, modified, "
+                "(select count() from host_keys where user = name) from users order by name"
+            ).fetchall()
+        return [UserRecord(*row) for row in rows]
+
+    def password_hash(self, name: str) -> str | None:
+        with self._db() as con:
+            row = con.execute("select password_hash from users where name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def remember_key(self, name: str, key: str) -> None:
+        with self._db() as con:
+            con.execute(
+                "insert or ignore into host_keys (digest, user, created) values (?,?,?)",
+                (key_digest(key), name, int(time.time())),
+            )
+
+    def user_for_key(self, key: str) -> str | None:
+        with self._db() as con:
+            row = con.execute(
+                "select user from host_keys where digest = ?", (key_digest(key),)
+            ).fetchone()
+        return row[0] if row else None
+
+
+def _check_password(password: str) -> None:
+    if not password:
+        raise UserError("the password is empty")
