@@ -1,0 +1,133 @@
+"""Drive one device (a real ``anki`` Collection) through sync steps; runs in any client venv.
+
+Usage: python anki_driver.py DEVICE_DIR STEPS_JSON. Prints one JSON result per step, as a list.
+Works with anki 2.1.66 and later (the sync API differences are handled here). Standard library
+and ``anki`` only: it runs under the interpreter of an older client's venv.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from anki.collection import Collection
+
+TABLES = {
+    "notes": "select id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data from notes",
+    "cards": "select * from cards",
+    "revlog": "select * from revlog",
+    "graves": "select * from graves",
+    "notetypes": "select id, name, mtime_secs, usn, hex(config) from notetypes",
+    "fields": "select ntid, ord, name, hex(config) from fields",
+    "templates": "select ntid, ord, name, mtime_secs, usn, hex(config) from templates",
+    "decks": "select id, name, mtime_secs, usn, hex(common), hex(kind) from decks",
+    "deck_config": "select id, name, mtime_secs, usn, hex(config) from deck_config",
+    "config": "select KEY, usn, mtime_secs, hex(val) from config",
+    "tags": "select tag, usn, collapsed from tags",
+    "col": "select crt, mod, scm, ver, usn, ls from col",
+}
+
+
+class Device:
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.auth_file = folder / "auth.json"
+        self.col = Collection(str(folder / "collection.anki2"))
+
+    # --- auth -------------------------------------------------------------------------
+    def auth(self) -> Any:
+        saved = json.loads(self.auth_file.read_text())
+        from anki.sync import SyncAuth
+
+        return SyncAuth(hkey=saved["hkey"], endpoint=saved["endpoint"])
+
+    def login(self, user: str, password: str, endpoint: str) -> dict[str, Any]:
+        auth = self.col.sync_login(user, password, endpoint)
+        self.auth_file.write_text(json.dumps({"hkey": auth.hkey, "endpoint": endpoint}))
+        return {"hkey": auth.hkey}
+
+    def set_hkey(self, hkey: str, endpoint: str) -> dict[str, Any]:
+        self.auth_file.write_text(json.dumps({"hkey": hkey, "endpoint": endpoint}))
+        return {}
+
+    # --- sync -------------------------------------------------------------------------
+    def sync(self) -> dict[str, Any]:
+        params = inspect.signature(self.col.sync_collection).parameters
+        if "sync_media" in params:
+            out = self.col.sync_collection(self.auth(), False)
+        else:
+            out = self.col.sync_collection(self.auth())
+        return {"required": int(out.required), "server_message": out.server_message}
+
+    def full_sync(self, upload: bool) -> dict[str, Any]:
+        if hasattr(self.col, "full_upload_or_download"):
+            self.col.full_upload_or_download(auth=self.auth(), server_usn=None, upload=upload)
+        elif upload:
+            self.col.full_upload(self.auth())
+        else:
+            self.col.full_download(self.auth())
+        return {}
+
+    # --- content ----------------------------------------------------------------------
+    def add_notes(self, count: int, prefix: str, deck: str = "Default") -> dict[str, Any]:
+        deck_id = self.col.decks.id(deck)
+        basic = self.col.models.by_name("Basic (and reversed card)")
+        for i in range(count):
+            note = self.col.new_note(basic)
+            note["Front"] = f"{prefix} front {i} <b>bold</b> &amp; more"
+            note["Back"] = f"{prefix} back {i} — ünïcödé 日本語"
+            note.tags = [f"{prefix}_tag", "shared::child"]
+            self.col.add_note(note, deck_id)
+        return {"notes": self.col.note_count()}
+
+    def answer_cards(self, count: int) -> dict[str, Any]:
+        answered = 0
+        for _ in range(count):
+            card = self.col.sched.getCard()
+            if card is None:
+                break
+            card.start_timer()
+            self.col.sched.answerCard(card, 3)
+            answered += 1
+        return {"answered": answered}
+
+    def dump(self) -> dict[str, Any]:
+        return {name: self.col.db.all(sql) for name, sql in TABLES.items()}
+
+    def close(self) -> None:
+        self.col.close()
+
+
+def run(device: Device, step: dict[str, Any]) -> dict[str, Any]:
+    op = step.pop("op")
+    try:
+        if op in ("full_upload", "full_download"):
+            return device.full_sync(upload=op == "full_upload")
+        if op == "sleep":
+            time.sleep(step["seconds"])
+            return {}
+        return getattr(device, op)(**step)
+    except Exception as exc:  # reported to the test, which asserts on it
+        kind = getattr(exc, "kind", None)
+        return {
+            "error": type(exc).__name__,
+            "kind": getattr(kind, "name", str(kind)) if kind is not None else None,
+            "message": str(exc),
+        }
+
+
+def main() -> None:
+    device = Device(Path(sys.argv[1]))
+    try:
+        results = [run(device, step) for step in json.loads(sys.argv[2])]
+    finally:
+        device.close()
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Real ``anki`` clients: the newest from the test venv, older ones from cached venvs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+NEWEST = "26.9.3"
+OLDER_V11 = "23.12.1"
+DRIVER = Path(__file__).with_name("anki_driver.py")
+CACHE = Path(os.environ.get("ANKISYNCD_CLIENT_CACHE", Path.home() / ".cache/ankisyncd/clients"))
+
+
+def client_python(version: str) -> str:
+    """The interpreter of a venv with ``anki==version``; builds and caches it when missing."""
+    if version == NEWEST:
+        return sys.executable
+    venv = CACHE / f"anki-{version}"
+    python = venv / "bin" / "python"
+    marker = venv / ".complete"
+    if not marker.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", f"anki=={version}"],
+            check=True, timeout=900,
+        )
+        marker.write_text(version)
+    return str(python)
+
+
+class Device:
+    """One device: a collection folder synced by one client version."""
+
+    def __init__(self, folder: Path, version: str = NEWEST) -> None:
+        self.folder = folder
+        self.version = version
+        self.python = client_python(version)
+
+    def run(self, *steps: dict[str, Any]) -> list[dict[str, Any]]:
+        result = subprocess.run(
+            [self.python, str(DRIVER), str(self.folder), json.dumps(list(steps))],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return list(json.loads(result.stdout.strip().splitlines()[-1]))
+
+    def step(self, op: str, **args: Any) -> dict[str, Any]:
+        return self.run({"op": op, **args})[0]
+
+    def login(self, user: str, password: str, endpoint: str) -> dict[str, Any]:
+        return self.step("login", user=user, password=password, endpoint=endpoint)
+
+    def sync(self) -> dict[str, Any]:
+        return self.step("sync")
+
+    def dump(self) -> dict[str, Any]:
+        return self.step("dump")

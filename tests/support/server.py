@@ -1,0 +1,98 @@
+"""Run ankisyncd (or the official server) as a real process on a loopback port."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """ankisyncd in a subprocess, with its own data root; can be stopped and started again."""
+
+    def __init__(self, data_root: Path, env: Mapping[str, str] | None = None) -> None:
+        self.data_root = data_root
+        self.port = free_port()
+        self.log_path = data_root.parent / f"{data_root.name}-server.log"
+        self.env = {
+            **os.environ,
+            "ANKISYNCD_DATA_ROOT": str(data_root),
+            "ANKISYNCD_HOST": "127.0.0.1",
+            "ANKISYNCD_PORT": str(self.port),
+            "ANKISYNCD_CONFIG": "",
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``ankisyncd ARGS`` against this server's configuration."""
+        return subprocess.run(
+            [sys.executable, "-m", "ankisyncd", *args],
+            env=self.env, input=stdin, capture_output=True, text=True, timeout=60,
+        )
+
+    def add_user(self, name: str, password: str) -> None:
+        result = self.cli("user", "add", name, "--password-stdin", stdin=password + "\n")
+        assert result.returncode == 0, result.stderr
+
+    def start(self) -> ServerProcess:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ankisyncd", "serve"], env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "health", timeout=1) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def alive(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "health", timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+def hash_tree(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``root`` (SQLite's volatile ``-shm`` index excepted)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith("-shm")
+    }
