@@ -155,9 +155,10 @@ def test_official_server_users_switch_over_without_logging_in_again(tmp_path: Pa
         assert device.step("full_upload") == {}
         assert device.login("alice", "pw one", server.url)["hkey"] == official_key
         bob = Device(tmp_path / "bob")
-        assert bob.login("bob", "pw:two", server.url)["hkey"] == hashlib.sha1(
-            b"bob:pw:two"
-        ).hexdigest()
+        assert (
+            bob.login("bob", "pw:two", server.url)["hkey"]
+            == hashlib.sha1(b"bob:pw:two").hexdigest()
+        )
         assert bob.login("bob", "pw", server.url)["kind"] == "AUTH"
     finally:
         server.stop()

@@ -26,7 +26,8 @@ def client_python(version: str) -> str:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
         subprocess.run(
             [str(python), "-m", "pip", "install", "-q", f"anki=={version}"],
-            check=True, timeout=900,
+            check=True,
+            timeout=900,
         )
         marker.write_text(version)
     return str(python)
@@ -43,7 +44,9 @@ class Device:
     def run(self, *steps: dict[str, Any]) -> list[dict[str, Any]]:
         result = subprocess.run(
             [self.python, str(DRIVER), str(self.folder), json.dumps(list(steps))],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         return list(json.loads(result.stdout.strip().splitlines()[-1]))
@@ -59,3 +62,8 @@ class Device:
 
     def dump(self) -> dict[str, Any]:
         return self.step("dump")
+
+
+if __name__ == "__main__":
+    for older in (OLDER_V11,):
+        print(f"anki {older}: {client_python(older)}")

@@ -44,7 +44,11 @@ class ServerProcess:
         """Run ``ankisyncd ARGS`` against this server's configuration."""
         return subprocess.run(
             [sys.executable, "-m", "ankisyncd", *args],
-            env=self.env, input=stdin, capture_output=True, text=True, timeout=60,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def add_user(self, name: str, password: str) -> None:

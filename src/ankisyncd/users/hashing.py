@@ -68,9 +68,9 @@ def _b64(text: str) -> bytes:
 
 def _verify_pbkdf2(phc: str, password: str) -> bool:
     match = _PBKDF2.match(phc)
-    if not match:
-        return False
     try:
+        check_phc(phc)
+        assert match is not None
         salt, expected = _b64(match["salt"]), _b64(match["hash"])
     except ValueError:
         return False

@@ -1,0 +1,125 @@
+"""Stored collections on real SQLite files: creation, upload checks, swaps, downloads."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from ankisyncd.storage.collection import (
+    TEMPLATE,
+    day_start,
+    ensure_collection,
+    prepare_download,
+    read_state,
+)
+from ankisyncd.storage.sqlite import connect
+from ankisyncd.storage.upload import InvalidCollection, check_upload, install_upload
+
+
+def test_new_collection_is_the_stock_one_with_fresh_times(tmp_path: Path) -> None:
+    path = tmp_path / "u" / "collection.anki2"
+    ensure_collection(path)
+    con = connect(path)
+    crt, mod, scm, ver, usn, ls = con.execute(
+        "select crt, mod, scm, ver, usn, ls from col"
+    ).fetchone()
+    assert (mod, ver, usn, ls) == (0, 18, 0, 0)
+    assert crt == day_start(datetime.now().astimezone())
+    assert abs(scm - time.time() * 1000) < 60_000
+    assert con.execute("pragma integrity_check").fetchone() == ("ok",)
+    assert con.execute("select val from config where key = 'creationOffset'").fetchone() == (
+        b"null",
+    )
+    con.close()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["collection.anki2"]
+    state = read_state(path)
+    assert state.empty and state.sched_ver == 2 and not state.has_creation_offset
+
+
+def test_day_start_is_the_last_4am() -> None:
+    at = datetime(2026, 3, 1, 3, 59).astimezone()
+    assert datetime.fromtimestamp(day_start(at)).astimezone().hour == 4
+    assert day_start(at) < at.timestamp() < day_start(at) + 86400
+
+
+def test_upload_check_clears_pending_usns_but_not_config(tmp_path: Path) -> None:
+    path = tmp_path / "c.anki2"
+    shutil.copyfile(TEMPLATE, path)
+    con = connect(path)
+    con.execute("update decks set usn = -1")
+    con.execute("update config set usn = -1 where key = 'curDeck'")
+    con.close()
+    check_upload(path)
+    con = connect(path)
+    assert con.execute("select usn from decks").fetchall() == [(0,)]
+    assert con.execute("select usn from config where key = 'curDeck'").fetchone() == (-1,)
+    con.close()
+
+
+def test_upload_check_refuses_schema_11(tmp_path: Path) -> None:
+    path = tmp_path / "c.anki2"
+    shutil.copyfile(TEMPLATE, path)
+    con = connect(path)
+    con.execute("update col set ver = 11")
+    con.close()
+    with pytest.raises(InvalidCollection, match="schema version 11"):
+        check_upload(path)
+
+
+def test_swap_drops_a_stale_wal_of_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "collection.anki2"
+    shutil.copyfile(TEMPLATE, target)
+    # A crashed writer leaves a -wal that belongs to the old file.
+    writer = sqlite3.connect(target)
+    writer.execute("pragma journal_mode = wal")
+    writer.execute("pragma wal_autocheckpoint = 0")
+    writer.execute("update col set usn = 77")
+    writer.commit()
+    shutil.copyfile(target.with_name("collection.anki2-wal"), tmp_path / "saved-wal")
+    writer.close()
+    shutil.copyfile(tmp_path / "saved-wal", target.with_name("collection.anki2-wal"))
+
+    staged = tmp_path / "upload.tmp"
+    shutil.copyfile(TEMPLATE, staged)
+    con = connect(staged)
+    con.execute("update col set usn = 5")
+    con.close()
+    install_upload(staged, target)
+    assert not target.with_name("collection.anki2-wal").exists()
+    con = connect(target)
+    assert con.execute("select usn from col").fetchone() == (5,)
+    assert con.execute("pragma integrity_check").fetchone() == ("ok",)
+    con.close()
+
+
+def test_download_bumps_usn_and_gives_a_self_contained_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "collection.anki2"
+    ensure_collection(path)
+    fh, size = prepare_download(path)
+    data = fh.read()
+    fh.close()
+    assert len(data) == size and data[18:20] == b"\x02\x02"
+    copy = tmp_path / "copy.anki2"
+    copy.write_bytes(data)
+    con = connect(copy)
+    usn, mod = con.execute("select usn, mod from col").fetchone()
+    con.close()
+    assert usn == 1 and abs(mod - time.time() * 1000) < 60_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["collection.anki2", "copy.anki2"]
+
+
+def test_many_opens_and_downloads_leak_no_file_descriptors(tmp_path: Path) -> None:
+    path = tmp_path / "collection.anki2"
+    ensure_collection(path)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(50):
+        read_state(path)
+        fh, _ = prepare_download(path)
+        fh.close()
+    assert len(os.listdir("/proc/self/fd")) <= before

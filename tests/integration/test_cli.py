@@ -1,0 +1,97 @@
+"""The ``ankisyncd`` command: users, config, health, start-up errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture
+def offline(tmp_path: Path) -> ServerProcess:
+    """A configuration whose server is not running."""
+    return ServerProcess(tmp_path / "data")
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "a\\b", ".hidden", "", " x", "CON", "a:b"])
+def test_user_add_refuses_unsafe_names(offline: ServerProcess, name: str) -> None:
+    result = offline.cli("user", "add", name, "--password-stdin", stdin="pw\n")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: user name") and "not allowed" in result.stderr
+    assert not offline.data_root.exists() or not any(
+        p.name not in (".ankisyncd",) for p in offline.data_root.iterdir()
+    )
+
+
+def test_user_lifecycle(offline: ServerProcess) -> None:
+    assert offline.cli("user", "add", "ana", "--password-stdin", stdin="pw\n").returncode == 0
+    dup = offline.cli("user", "add", "ana", "--password-stdin", stdin="pw\n")
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+    assert offline.cli("user", "add", "bo", "--password-stdin", stdin="\n").returncode == 1
+    listed = json.loads(offline.cli("user", "list", "--json").stdout)
+    assert [u["name"] for u in listed] == ["ana"]
+    assert offline.cli("user", "passwd", "nobody", "--password-stdin", stdin="x\n").returncode == 1
+    assert offline.cli("user", "remove", "ana", "--yes").returncode == 0
+    assert json.loads(offline.cli("user", "list", "--json").stdout) == []
+
+
+def test_health_reports_a_stopped_and_a_running_server(offline: ServerProcess) -> None:
+    assert offline.cli("health", "--timeout", "1").returncode == 1
+    offline.start()
+    try:
+        result = offline.cli("health")
+        assert result.returncode == 0, result.stderr
+    finally:
+        offline.stop()
+
+
+def test_config_show_names_sources_and_masks_secrets(offline: ServerProcess) -> None:
+    offline.env.update({"SYNC_PORT": "9999", "SYNC_USER1": "kim:topsecret"})
+    out = offline.cli("config", "show").stdout
+    assert f"port = {offline.port}\t# ANKISYNCD_PORT" in out  # ANKISYNCD_ wins over SYNC_
+    assert "topsecret" not in out and "user kim" in out
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ANKISYNCD_PORT": "http"}, "error: ANKISYNCD_PORT: 'http' is not an integer"),
+        ({"MAX_SYNC_PAYLOAD_MEGS": "0"}, "error: MAX_SYNC_PAYLOAD_MEGS: '0' must be at least 1"),
+        ({"ANKISYNCD_LOG_LEVEL": "loud"}, "error: ANKISYNCD_LOG_LEVEL: 'loud' is not one of"),
+        ({"SYNC_USER1": "../x:pw"}, "error: SYNC_USER1 (env): user name '../x' is not allowed"),
+        ({"SYNC_USER1": "nopassword"}, "error: SYNC_USER1 (env): should be in 'username:pass"),
+        ({"SYNC_USER1": "a:$x$", "PASSWORDS_HASHED": ""}, "error: SYNC_USER1 (env): not an"),
+        ({"ANKISYNCD_CONFIG": "/nonexistent.conf"}, "error: ANKISYNCD_CONFIG: config file"),
+    ],
+)
+def test_bad_setting_stops_startup_with_one_clear_line(
+    offline: ServerProcess, env: dict[str, str], message: str
+) -> None:
+    offline.env.update(env)
+    result = subprocess.run(
+        [sys.executable, "-m", "ankisyncd"],
+        env=offline.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(message), result.stderr
+
+
+def test_config_file_is_read_and_overridden_by_env(offline: ServerProcess, tmp_path: Path) -> None:
+    conf = tmp_path / "ankisyncd.conf"
+    conf.write_text('log_level = "debug"\nmax_sync_payload_megs = 7\nport = 1234\n')
+    offline.env["ANKISYNCD_CONFIG"] = str(conf)
+    out = offline.cli("config", "show").stdout
+    assert f"max_sync_payload_megs = 7\t# {conf}: max_sync_payload_megs" in out
+    assert "log_level = debug" in out
+    assert f"port = {offline.port}\t# ANKISYNCD_PORT" in out
+    flag = offline.cli("--port", "4321", "config", "show").stdout
+    assert "port = 4321\t# --port" in flag

@@ -1,0 +1,108 @@
+"""v11 framing: the anki-sync header and capped zstd decoding."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+import zstandard
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from ankisyncd.errors import BadRequest
+from ankisyncd.http.framing import (
+    MAX_WINDOW_BYTES,
+    ZstdBody,
+    compress,
+    iter_zstd,
+    parse_sync_header,
+    read_zstd_json,
+)
+from tests.support.wire import zstd
+
+
+async def _chunks(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
+    pos = 0
+    for size in sizes:
+        yield data[pos : pos + size]
+        pos += size
+    yield data[pos:]
+
+
+def _read(data: bytes, sizes: list[int], cap: int) -> bytes:
+    return asyncio.run(read_zstd_json(_chunks(data, sizes), cap, MAX_WINDOW_BYTES))
+
+
+@given(st.binary(max_size=50_000), st.lists(st.integers(1, 5000), max_size=20))
+def test_any_body_survives_compression_in_any_chunking(body: bytes, sizes: list[int]) -> None:
+    assert _read(zstd(body), sizes, len(body) + 1) == body
+
+
+@given(st.binary(min_size=1, max_size=20_000), st.integers(0, 19_999))
+def test_decoding_stops_at_the_cap(body: bytes, cap: int) -> None:
+    if cap >= len(body):
+        assert _read(zstd(body), [], cap) == body
+        return
+    with pytest.raises(BadRequest):
+        _read(zstd(body), [], cap)
+
+    async def collect() -> bytes:
+        return b"".join([part async for part in iter_zstd(_chunks(zstd(body), [7]), cap)])
+
+    assert asyncio.run(collect()) == body[:cap]
+
+
+def test_a_bomb_never_produces_more_than_the_cap() -> None:
+    bomb = zstd(bytes(256 << 20))
+    decoder = ZstdBody(1 << 20)
+    produced = len(decoder.feed(bomb))
+    assert decoder.capped and produced == 1 << 20
+
+
+@given(st.binary(max_size=2000))
+@example(b"\x28\xb5\x2f\xfd\x00\x00")  # a zstd magic number and then nonsense
+def test_arbitrary_bytes_give_bad_request_or_nothing(data: bytes) -> None:
+    with contextlib.suppress(BadRequest):
+        _read(data, [3], 1 << 20)
+
+
+def test_window_too_large_for_unauthenticated_requests_is_refused() -> None:
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=26)
+    stream = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    big_window = stream.compress(b"x" * 1000) + stream.flush()
+    with pytest.raises(BadRequest):
+        asyncio.run(read_zstd_json(_chunks(big_window, []), 1 << 20, 1 << 23))
+
+
+def test_response_frames_decode_with_a_one_shot_decoder() -> None:
+    assert zstandard.ZstdDecompressor().decompress(compress(b"hello")) == b"hello"
+
+
+def test_header_with_all_four_keys_parses() -> None:
+    header = parse_sync_header('{"v":11,"k":"abc","c":"26.09.3,29bb700b,linux","s":"eOhaGJ"}')
+    assert (header.version, header.host_key, header.session_key) == (11, "abc", "eOhaGJ")
+    assert header.client_version == "26.09.3,29bb700b,linux"
+
+
+@given(st.text(max_size=200))
+@example('{"v":true,"k":"","c":"","s":""}')
+@example('{"v":11.0,"k":"","c":"","s":""}')
+def test_arbitrary_header_text_parses_or_is_bad_request(raw: str) -> None:
+    try:
+        header = parse_sync_header(raw)
+    except BadRequest:
+        return
+    assert 8 <= header.version <= 11
+
+
+@given(st.integers(), st.text(max_size=5), st.text(max_size=5), st.text(max_size=5))
+def test_header_versions_outside_8_to_11_are_refused(v: int, k: str, c: str, s: str) -> None:
+    raw = json.dumps({"v": v, "k": k, "c": c, "s": s})
+    if 8 <= v <= 11:
+        assert parse_sync_header(raw).version == v
+    else:
+        with pytest.raises(BadRequest):
+            parse_sync_header(raw)
