@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -46,7 +46,7 @@ def _settings(ctx: click.Context, flags: dict[str, Any]) -> Settings:
         _fail(str(exc), 2)
 
 
-def _fail(message: str, code: int = 1) -> Any:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -56,7 +56,7 @@ def _fail(message: str, code: int = 1) -> Any:
 @_setting_options
 @click.version_option(__version__, prog_name="ankisyncd")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
+def main(ctx: click.Context, /, config_path: str | None, **flags: Any) -> None:
     """A self-hosted sync server for Anki. Without a command, runs ``serve``."""
     ctx.meta["config"] = config_path
     ctx.meta["flags"] = {k: v for k, v in flags.items() if v is not None}
@@ -67,7 +67,7 @@ def main(ctx: click.Context, config_path: str | None, **flags: Any) -> None:
 @main.command()
 @_setting_options
 @click.pass_context
-def serve(ctx: click.Context, **flags: Any) -> None:
+def serve(ctx: click.Context, /, **flags: Any) -> None:
     """Serve the sync protocol over HTTP."""
     settings = _settings(ctx, flags)
     logging.basicConfig(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
 import zstandard
 
@@ -78,7 +78,9 @@ class ZstdBody:
         self._pending: list[bytes] = []
         self._sink = _Sink(cap, self._pending.append)
         decoder = zstandard.ZstdDecompressor(max_window_size=max_window)
-        self._writer = decoder.stream_writer(self._sink, write_return_read=True, closefd=False)
+        self._writer = decoder.stream_writer(
+            cast(IO[bytes], self._sink), write_return_read=True, closefd=False
+        )
 
     def feed(self, data: bytes) -> bytes:
         """Decode one piece of the body; returns the output it produced."""
