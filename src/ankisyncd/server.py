@@ -16,9 +16,17 @@ from typing import BinaryIO, TypeVar
 import anyio.to_thread
 
 from ankisyncd.config import Settings
-from ankisyncd.errors import AuthFailed
+from ankisyncd.errors import AuthFailed, BadRequest, SessionConflict, SyncdError
 from ankisyncd.protocol.envelope import BodyStream, UserName
 from ankisyncd.protocol.messages import HostKeyRequest, HostKeyResponse, MetaRequest, MetaResponse
+from ankisyncd.protocol.normal import (
+    Chunk,
+    Counts,
+    Graves,
+    SanityCheckResponse,
+    StartRequest,
+    UnchunkedChanges,
+)
 from ankisyncd.storage.collection import (
     ensure_collection,
     read_state,
@@ -27,7 +35,13 @@ from ankisyncd.storage.collection import (
 )
 from ankisyncd.storage.paths import COLLECTION_FILE, user_folder
 from ankisyncd.sync import full
+from ankisyncd.sync.changes import apply_changes, parse_changes
+from ankisyncd.sync.chunks import apply_chunk, next_chunk
+from ankisyncd.sync.finish import finish
 from ankisyncd.sync.meta import meta as build_meta
+from ankisyncd.sync.sanity import sanity_check
+from ankisyncd.sync.session import SyncSession
+from ankisyncd.sync.start import apply_graves, start
 from ankisyncd.users.accounts import Accounts
 
 log = logging.getLogger(__name__)
@@ -40,17 +54,21 @@ async def in_thread(func: Callable[..., T], *args: object) -> T:
 
 @dataclass
 class UserState:
-    """What the server keeps per user between requests."""
+    """What the server keeps per user between requests; guarded by ``lock``."""
 
     folder: Path
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    session: SyncSession | None = None
 
     @property
     def collection(self) -> Path:
         return self.folder / COLLECTION_FILE
 
-    def abort_session(self) -> None:
-        """Drop any unfinished normal sync (none are kept until incremental sync exists)."""
+    async def abort_session(self) -> None:
+        """Roll back and forget any unfinished normal sync."""
+        session, self.session = self.session, None
+        if session is not None:
+            await in_thread(session.rollback)
 
 
 class SyncServer:
@@ -99,7 +117,7 @@ class SyncServer:
     async def meta(self, user: UserName, req: MetaRequest) -> MetaResponse:
         state = self._user(user)
         async with state.lock:
-            state.abort_session()
+            await state.abort_session()
             await in_thread(ensure_collection, state.collection)
             stored = await in_thread(read_state, state.collection)
         return build_meta(stored, req, self.media_usn(user), self.max_decompressed_bytes)
@@ -109,9 +127,70 @@ class SyncServer:
         return 0
 
     async def abort(self, user: UserName) -> None:
+        """End any normal sync of the user, whatever its session key (as the official server)."""
         state = self._user(user)
         async with state.lock:
-            state.abort_session()
+            await state.abort_session()
+
+    async def start(self, user: UserName, skey: str, req: StartRequest) -> Graves:
+        if not skey:
+            raise BadRequest("missing skey")
+        state = self._user(user)
+        async with state.lock:
+            await state.abort_session()
+            await in_thread(ensure_collection, state.collection)
+            try:
+                state.session, graves = await in_thread(start, state.collection, skey, req)
+            except SyncdError:
+                raise
+            except Exception as exc:
+                raise BadRequest("start failed") from exc
+        return graves
+
+    async def apply_graves(self, user: UserName, skey: str, graves: Graves) -> None:
+        await self._in_session(user, skey, apply_graves, graves)
+
+    async def apply_changes(
+        self, user: UserName, skey: str, changes: UnchunkedChanges
+    ) -> UnchunkedChanges:
+        parsed = await in_thread(parse_changes, changes)
+        return await self._in_session(user, skey, apply_changes, parsed)
+
+    async def chunk(self, user: UserName, skey: str) -> Chunk:
+        return await self._in_session(user, skey, next_chunk)
+
+    async def apply_chunk(self, user: UserName, skey: str, chunk: Chunk) -> None:
+        await self._in_session(user, skey, apply_chunk, chunk)
+
+    async def sanity_check(self, user: UserName, skey: str, client: Counts) -> SanityCheckResponse:
+        return await self._in_session(user, skey, sanity_check, client)
+
+    async def finish(self, user: UserName, skey: str) -> int:
+        return await self._in_session(user, skey, finish, end=True)
+
+    async def _in_session(
+        self, user: UserName, skey: str, step: Callable[..., T], *args: object, end: bool = False
+    ) -> T:
+        """Run one step of the user's normal sync; a failure rolls the whole sync back (400)."""
+        if not skey:
+            raise BadRequest("missing skey")
+        state = self._user(user)
+        async with state.lock:
+            session = state.session
+            if session is None:
+                raise SessionConflict("no active sync")
+            if session.skey != skey:
+                raise SessionConflict("active sync with different key")
+            try:
+                result = await in_thread(step, session, *args)
+            except Exception as exc:
+                await state.abort_session()
+                if isinstance(exc, BadRequest):
+                    raise
+                raise BadRequest(f"{step.__name__} failed: {exc}") from exc
+            if end:
+                state.session = None
+            return result
 
     async def upload(self, user: UserName, body: BodyStream) -> str:
         """Receive a full upload; returns the in-band text the client shows (``OK`` on success)."""
@@ -130,7 +209,7 @@ class SyncServer:
             if problem is not None:
                 return problem
             async with state.lock:
-                state.abort_session()
+                await state.abort_session()
                 return await in_thread(full.store_upload, staged, state.collection)
         finally:
             await in_thread(staged.unlink, True)
@@ -139,5 +218,5 @@ class SyncServer:
         """Open a snapshot of the collection for a full download: (file, size)."""
         state = self._user(user)
         async with state.lock:
-            state.abort_session()
+            await state.abort_session()
             return await in_thread(full.download, state.collection, version)

@@ -95,6 +95,75 @@ class Device:
             answered += 1
         return {"answered": answered}
 
+    def edit_notes(self, count: int, text: str) -> dict[str, Any]:
+        """Change the Front of the ``count`` oldest notes."""
+        nids = self.col.db.list("select id from notes order by id limit ?", count)
+        for nid in nids:
+            note = self.col.get_note(nid)
+            note[note.keys()[0]] = f"{text} {nid}"
+            note.tags = [*note.tags, "edited"]
+            self.col.update_note(note)
+        return {"edited": len(nids)}
+
+    def delete_notes(self, count: int) -> dict[str, Any]:
+        """Delete the ``count`` newest notes (and so their cards)."""
+        nids = self.col.db.list("select id from notes order by id desc limit ?", count)
+        self.col.remove_notes(nids)
+        return {"deleted": len(nids)}
+
+    def add_deck(self, name: str) -> dict[str, Any]:
+        return {"id": self.col.decks.id(name)}
+
+    def rename_deck(self, old: str, new: str) -> dict[str, Any]:
+        deck = self.col.decks.by_name(old)
+        self.col.decks.rename(deck, new)
+        return {}
+
+    def remove_deck(self, name: str) -> dict[str, Any]:
+        self.col.decks.remove([self.col.decks.id_for_name(name)])
+        return {}
+
+    def add_filtered_deck(self, name: str, search: str) -> dict[str, Any]:
+        deck = self.col.sched.get_or_create_filtered_deck(deck_id=0)
+        deck.name = name
+        deck.config.search_terms[0].search = search
+        return {"id": self.col.sched.add_or_update_filtered_deck(deck).id}
+
+    def add_notetype(self, name: str) -> dict[str, Any]:
+        notetype = self.col.models.copy(self.col.models.by_name("Basic"))
+        notetype["name"] = name
+        self.col.models.update_dict(notetype)
+        return {"id": notetype["id"]}
+
+    def edit_template(self, notetype: str, qfmt: str) -> dict[str, Any]:
+        nt = self.col.models.by_name(notetype)
+        nt["tmpls"][0]["qfmt"] = qfmt
+        nt["css"] += "\n.extra { color: red; }"
+        self.col.models.update_dict(nt)
+        return {}
+
+    def add_field(self, notetype: str, field: str) -> dict[str, Any]:
+        nt = self.col.models.by_name(notetype)
+        self.col.models.add_field(nt, self.col.models.new_field(field))
+        self.col.models.update_dict(nt)
+        return {}
+
+    def set_deck_options(self, new_per_day: int, rev_per_day: int) -> dict[str, Any]:
+        conf = self.col.decks.get_config(1)
+        conf["new"]["perDay"] = new_per_day
+        conf["rev"]["perDay"] = rev_per_day
+        conf["rev"]["ease4"] = 1.35
+        conf["desiredRetention"] = 0.87
+        self.col.decks.update_config(conf)
+        return {}
+
+    def set_config(self, key: str, value: Any) -> dict[str, Any]:
+        self.col.set_config(key, value)
+        return {}
+
+    def check_database(self) -> dict[str, Any]:
+        return {"integrity": self.col.db.scalar("pragma integrity_check")}
+
     def dump(self) -> dict[str, Any]:
         return {name: self.col.db.all(sql) for name, sql in TABLES.items()}
 

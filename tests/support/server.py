@@ -19,6 +19,49 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class OfficialServer:
+    """The official server from the ``anki`` package, for reference runs of the same scenario."""
+
+    def __init__(self, data_root: Path, users: dict[str, str]) -> None:
+        self.data_root = data_root
+        self.port = free_port()
+        self.log_path = data_root.parent / f"{data_root.name}-official.log"
+        self.env = {
+            **os.environ,
+            "SYNC_BASE": str(data_root),
+            "SYNC_HOST": "127.0.0.1",
+            "SYNC_PORT": str(self.port),
+        }
+        for i, (name, password) in enumerate(users.items(), 1):
+            self.env[f"SYNC_USER{i}"] = f"{name}:{password}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    url = property(lambda self: f"http://127.0.0.1:{self.port}/")
+
+    def add_user(self, name: str, password: str) -> None:
+        assert self.env.get("SYNC_USER1") == f"{name}:{password}", "users are fixed at start"
+
+    def start(self) -> OfficialServer:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "anki.syncserver"], env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "health", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("official server did not start")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
 class ServerProcess:
     """ankisyncd in a subprocess, with its own data root; can be stopped and started again."""
 

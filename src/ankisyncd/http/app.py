@@ -21,6 +21,7 @@ from ankisyncd.http.framing import (
     ORIGINAL_SIZE_HEADER,
     SYNC_HEADER,
     UNAUTHENTICATED_MAX_WINDOW_BYTES,
+    SyncHeader,
     compress,
     compress_file,
     iter_zstd,
@@ -32,9 +33,17 @@ from ankisyncd.protocol.messages import (
     HostKeyRequest,
     MetaRequest,
     check_empty_input,
+    encode_json,
     encode_null,
 )
 from ankisyncd.protocol.methods import SyncMethod
+from ankisyncd.protocol.normal import (
+    StartRequest,
+    UnchunkedChanges,
+    parse_apply_chunk,
+    parse_apply_graves,
+    parse_sanity_check,
+)
 from ankisyncd.protocol.versions import SYNC_VERSION_11_DIRECT_POST
 from ankisyncd.server import SyncServer
 
@@ -83,7 +92,7 @@ class SyncEndpoint:
             else:
                 account = await self.server.authenticate(header.host_key)
                 user = account
-                response = await self._dispatch(method, account, header.version, chunks)
+                response = await self._dispatch(method, account, header, chunks)
         except Exception as exc:
             response = error_response(exc, f"{name} user={user}")
         log.info(
@@ -97,9 +106,9 @@ class SyncEndpoint:
         return response
 
     async def _dispatch(
-        self, method: SyncMethod, user: UserName, version: int, chunks: AsyncIterator[bytes]
+        self, method: SyncMethod, user: UserName, header: SyncHeader, chunks: AsyncIterator[bytes]
     ) -> Response:
-        server = self.server
+        server, version, skey = self.server, header.version, header.session_key
         cap = server.max_decompressed_bytes
         if method is SyncMethod.UPLOAD:
             text = await server.upload(user, iter_zstd(chunks, cap))
@@ -119,7 +128,28 @@ class SyncEndpoint:
             if version < SYNC_VERSION_11_DIRECT_POST:
                 raise ServerError("legacy downloads are not implemented yet")
             return StreamingResponse(compress_file(fh), headers={ORIGINAL_SIZE_HEADER: str(size)})
-        raise ServerError(f"{method.value} is not implemented yet")
+        if method is SyncMethod.START:
+            graves = await server.start(user, skey, StartRequest.from_wire(body))
+            return _reply(encode_json(graves.to_json()), version)
+        if method is SyncMethod.APPLY_GRAVES:
+            await server.apply_graves(user, skey, parse_apply_graves(body))
+            return _reply(encode_null(), version)
+        if method is SyncMethod.APPLY_CHANGES:
+            changes = await server.apply_changes(user, skey, UnchunkedChanges.from_wire(body))
+            return _reply(changes.to_wire(), version)
+        if method is SyncMethod.CHUNK:
+            check_empty_input(body)
+            return _reply((await server.chunk(user, skey)).to_wire(), version)
+        if method is SyncMethod.APPLY_CHUNK:
+            await server.apply_chunk(user, skey, parse_apply_chunk(body))
+            return _reply(encode_null(), version)
+        if method is SyncMethod.SANITY_CHECK:
+            result = await server.sanity_check(user, skey, parse_sanity_check(body))
+            return _reply(result.to_wire(), version)
+        if method is SyncMethod.FINISH:
+            check_empty_input(body)
+            return _reply(encode_json(await server.finish(user, skey)), version)
+        raise ServerError(f"{method.value} is not implemented")
 
 
 async def _drain(chunks: AsyncIterator[bytes], limit: int) -> None:

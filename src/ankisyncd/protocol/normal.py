@@ -1,0 +1,274 @@
+"""Messages of the normal (incremental) sync: start, graves, changes, chunks, sanity check.
+
+Legacy notetype, deck and deck-config objects stay JSON objects here; the engine converts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ankisyncd.errors import BadRequest
+from ankisyncd.protocol.messages import encode_json, parse_json
+
+I32 = (-(1 << 31), (1 << 31) - 1)
+I64 = (-(1 << 63), (1 << 63) - 1)
+U32 = (0, (1 << 32) - 1)
+U16 = (0, 65535)
+U8 = (0, 255)
+# Guard against requests that would make the server build enormous lists.
+MAX_ITEMS = 1_000_000
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(f"invalid json: {what} must be an object")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise BadRequest(f"invalid json: {what} must be an array")
+    if len(value) > MAX_ITEMS:
+        raise BadRequest(f"invalid json: {what} has too many items")
+    return value
+
+
+def _int(value: Any, bounds: tuple[int, int], what: str, *, floats: bool = False) -> int:
+    if isinstance(value, bool):
+        raise BadRequest(f"invalid json: {what} must be an integer")
+    if isinstance(value, float) and floats and value == value and abs(value) < 2**63:
+        value = int(value)  # truncated, as the official parser does for these columns
+    if not isinstance(value, int) or not bounds[0] <= value <= bounds[1]:
+        raise BadRequest(f"invalid json: {what} must be an integer in {bounds}")
+    return value
+
+
+def _str(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"invalid json: {what} must be a string")
+    return value
+
+
+def _id(value: Any, what: str) -> int:
+    """An id, which very old clients send as a numeric string."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise BadRequest(f"invalid json: {what} must be an id") from None
+    return _int(value, I64, what)
+
+
+@dataclass(frozen=True)
+class Graves:
+    cards: list[int] = field(default_factory=list)
+    notes: list[int] = field(default_factory=list)
+    decks: list[int] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, value: Any) -> Graves:
+        obj = _obj(value, "graves")
+        lists = [
+            [_id(i, f"graves.{k}") for i in _list(obj.get(k), f"graves.{k}")]
+            for k in ("cards", "notes", "decks")
+        ]
+        return cls(*lists)
+
+    def to_json(self) -> dict[str, list[int]]:
+        return {"cards": self.cards, "notes": self.notes, "decks": self.decks}
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    client_usn: int
+    local_is_newer: bool
+    graves: Graves | None  # legacy clients send their deletions here
+
+    @classmethod
+    def from_wire(cls, body: bytes) -> StartRequest:
+        obj = _obj(parse_json(body), "start")
+        newer = obj.get("lnewer")
+        if not isinstance(newer, bool):
+            raise BadRequest("invalid json: lnewer must be a bool")
+        graves = obj.get("graves")
+        return cls(
+            _int(obj.get("minUsn"), I32, "minUsn"),
+            newer,
+            None if graves is None else Graves.from_json(graves),
+        )
+
+
+def parse_apply_graves(body: bytes) -> Graves:
+    return Graves.from_json(_obj(parse_json(body), "applyGraves").get("chunk"))
+
+
+@dataclass
+class UnchunkedChanges:
+    notetypes: list[Any]
+    decks: list[Any]
+    deck_configs: list[Any]
+    tags: list[str]
+    config: dict[str, Any] | None = None
+    crt: int | None = None
+
+    @classmethod
+    def from_wire(cls, body: bytes) -> UnchunkedChanges:
+        obj = _obj(_obj(parse_json(body), "applyChanges").get("changes"), "changes")
+        decks = _list(obj.get("decks"), "decks")
+        if len(decks) != 2:
+            raise BadRequest("invalid json: decks must be [decks, deck configs]")
+        config = obj.get("conf")
+        crt = obj.get("crt")
+        return cls(
+            notetypes=_list(obj.get("models"), "models"),
+            decks=_list(decks[0], "decks[0]"),
+            deck_configs=_list(decks[1], "decks[1]"),
+            tags=[_str(t, "tag") for t in _list(obj.get("tags"), "tags")],
+            config=None if config is None else _obj(config, "conf"),
+            crt=None if crt is None else _int(crt, I64, "crt"),
+        )
+
+    def to_wire(self) -> bytes:
+        out: dict[str, Any] = {
+            "models": self.notetypes,
+            "decks": [self.decks, self.deck_configs],
+            "tags": self.tags,
+        }
+        if self.config is not None:
+            out["conf"] = self.config
+        if self.crt is not None:
+            out["crt"] = self.crt
+        return encode_json(out)
+
+
+RevlogRow = tuple[int, int, int, int, int, int, int, int, int]
+CardRow = tuple[
+    int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, str
+]
+NoteRow = tuple[int, str, int, int, int, str, str]  # id guid mid mod usn tags flds
+
+
+def _revlog(value: Any) -> RevlogRow:
+    row = _list(value, "revlog row")
+    if len(row) not in (8, 9):
+        raise BadRequest("invalid json: revlog row must have 9 elements")
+    kind = row[8] if len(row) == 9 else 0
+    if isinstance(kind, bool) or not isinstance(kind, int) or not 0 <= kind <= 5:
+        kind = 0
+    return (
+        _int(row[0], I64, "revlog id"),
+        _int(row[1], I64, "revlog cid"),
+        _int(row[2], I32, "revlog usn"),
+        _int(row[3], U8, "revlog ease"),
+        _int(row[4], I32, "revlog ivl", floats=True),
+        _int(row[5], I32, "revlog lastIvl", floats=True),
+        max(0, _int(row[6], I64, "revlog factor", floats=True)) & 0xFFFF_FFFF,
+        max(0, _int(row[7], I64, "revlog time", floats=True)) & 0xFFFF_FFFF,
+        kind,
+    )
+
+
+def _card(value: Any) -> CardRow:
+    row = _list(value, "card row")
+    if len(row) != 18:
+        raise BadRequest("invalid json: card row must have 18 elements")
+    return (
+        _int(row[0], I64, "card id"),
+        _int(row[1], I64, "card nid"),
+        _int(row[2], I64, "card did"),
+        _int(row[3], U16, "card ord"),
+        _int(row[4], I64, "card mod", floats=True),
+        _int(row[5], I32, "card usn"),
+        _int(row[6], (0, 3), "card type"),
+        _int(row[7], (-3, 4), "card queue"),
+        _int(row[8], I32, "card due", floats=True),
+        max(0, _int(row[9], I64, "card ivl", floats=True)) & 0xFFFF_FFFF,
+        _int(row[10], U16, "card factor"),
+        _int(row[11], U32, "card reps"),
+        _int(row[12], U32, "card lapses"),
+        _int(row[13], U32, "card left"),
+        _int(row[14], I32, "card odue", floats=True),
+        _int(row[15], I64, "card odid"),
+        _int(row[16], U8, "card flags"),
+        _str(row[17], "card data"),
+    )
+
+
+def _note(value: Any) -> NoteRow:
+    row = _list(value, "note row")
+    if len(row) != 11:
+        raise BadRequest("invalid json: note row must have 11 elements")
+    _int(row[9], U32, "note flags")
+    return (
+        _int(row[0], I64, "note id"),
+        _str(row[1], "note guid"),
+        _int(row[2], I64, "note mid"),
+        _int(row[3], I64, "note mod"),
+        _int(row[4], I32, "note usn"),
+        _str(row[5], "note tags"),
+        _str(row[6], "note flds"),
+    )
+
+
+@dataclass
+class Chunk:
+    done: bool
+    revlog: list[RevlogRow] = field(default_factory=list)
+    cards: list[CardRow] = field(default_factory=list)
+    notes: list[NoteRow] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, value: Any) -> Chunk:
+        obj = _obj(value, "chunk")
+        done = obj.get("done", False)
+        if not isinstance(done, bool):
+            raise BadRequest("invalid json: done must be a bool")
+        return cls(
+            done,
+            [_revlog(r) for r in _list(obj.get("revlog", []), "revlog")],
+            [_card(r) for r in _list(obj.get("cards", []), "cards")],
+            [_note(r) for r in _list(obj.get("notes", []), "notes")],
+        )
+
+    def to_wire(self) -> bytes:
+        out: dict[str, Any] = {"done": self.done}
+        if self.revlog:
+            out["revlog"] = self.revlog
+        if self.cards:
+            out["cards"] = self.cards
+        if self.notes:
+            # The receiver works out sfld and csum itself; they must be strings on the wire.
+            out["notes"] = [[*n, "", "", 0, ""] for n in self.notes]
+        return encode_json(out)
+
+
+def parse_apply_chunk(body: bytes) -> Chunk:
+    return Chunk.from_json(_obj(parse_json(body), "applyChunk").get("chunk"))
+
+
+Counts = tuple[int, int, int, int, int, int, int]  # cards notes revlog graves notetypes decks dconf
+
+
+def parse_sanity_check(body: bytes) -> Counts:
+    value = _list(_obj(parse_json(body), "sanityCheck2").get("client"), "client")
+    if len(value) != 8:
+        raise BadRequest("invalid json: client counts must have 8 elements")
+    _list(value[0], "due counts")
+    counts = tuple(_int(v, U32, "count") for v in value[1:])
+    return counts  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SanityCheckResponse:
+    ok: bool
+    client: Counts
+    server: Counts | None
+
+    def to_wire(self) -> bytes:
+        def wire(c: Counts | None) -> list[Any] | None:
+            return None if c is None else [[0, 0, 0], *c]
+
+        return encode_json(
+            {"status": "ok" if self.ok else "bad", "c": wire(self.client), "s": wire(self.server)}
+        )

@@ -1,0 +1,225 @@
+"""``applyChanges``: swap notetypes, decks, deck configs, tags and (from the newer side) config."""
+
+from __future__ import annotations
+
+import json
+import time
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from ankisyncd.errors import BadRequest
+from ankisyncd.protocol.normal import UnchunkedChanges
+from ankisyncd.storage.legacy.deck import DeckRow, deck_from_legacy, deck_to_legacy
+from ankisyncd.storage.legacy.deckconfig import (
+    DeckConfigRow,
+    deck_config_from_legacy,
+    deck_config_to_legacy,
+)
+from ankisyncd.storage.legacy.notetype import NotetypeRows, notetype_from_legacy, notetype_to_legacy
+from ankisyncd.storage.legacy.values import LegacyFormatError
+from ankisyncd.sync.session import SyncSession
+
+
+class ApplyError(Exception):
+    """Client data that cannot be applied; the session is dropped (400)."""
+
+
+@dataclass(frozen=True)
+class ParsedChanges:
+    notetypes: list[NotetypeRows]
+    decks: list[DeckRow]
+    deck_configs: list[DeckConfigRow]
+    tags: list[str]
+    config: dict[str, Any] | None
+    crt: int | None
+
+
+def parse_changes(changes: UnchunkedChanges) -> ParsedChanges:
+    """Read the legacy objects into rows; a 400 here keeps the session (the body is unreadable)."""
+    try:
+        return ParsedChanges(
+            [notetype_from_legacy(n) for n in changes.notetypes],
+            [deck_from_legacy(d) for d in changes.decks],
+            [deck_config_from_legacy(c) for c in changes.deck_configs],
+            changes.tags,
+            changes.config,
+            changes.crt,
+        )
+    except LegacyFormatError as exc:
+        raise BadRequest(f"invalid json: {exc}") from exc
+
+
+def apply_changes(session: SyncSession, incoming: ParsedChanges) -> UnchunkedChanges:
+    """Collect the server's changes first, then apply the client's; return the server's."""
+    ours = collect_changes(session)
+    _apply_notetypes(session, incoming.notetypes)
+    _apply_decks(session, incoming.decks)
+    _apply_deck_configs(session, incoming.deck_configs)
+    _register_tags(session, incoming.tags)
+    if incoming.crt is not None:
+        session.con.execute("update col set crt = ?", (incoming.crt,))
+    if incoming.config is not None:
+        _replace_config(session, incoming.config)
+    session.notetypes.clear()
+    return ours
+
+
+def collect_changes(session: SyncSession) -> UnchunkedChanges:
+    con, since = session.con, session.client_usn
+    notetypes = []
+    for row in con.execute(
+        "select id, name, mtime_secs, usn, config from notetypes where usn >= ?", (since,)
+    ).fetchall():
+        fields = con.execute(
+            "select name, config from fields where ntid = ? order by ord", (row[0],)
+        ).fetchall()
+        templates = con.execute(
+            "select name, config from templates where ntid = ? order by ord", (row[0],)
+        ).fetchall()
+        notetypes.append(notetype_to_legacy(row, fields, templates))
+    decks = [
+        deck_to_legacy(row)
+        for row in con.execute(
+            "select id, name, mtime_secs, usn, common, kind from decks where usn >= ?", (since,)
+        )
+    ]
+    deck_configs = [
+        deck_config_to_legacy(row)
+        for row in con.execute(
+            "select id, name, mtime_secs, usn, config from deck_config where usn >= ?", (since,)
+        )
+    ]
+    tags = [t for (t,) in con.execute("select tag from tags where usn >= ?", (since,))]
+    changes = UnchunkedChanges(notetypes, decks, deck_configs, tags)
+    if not session.client_is_newer:
+        changes.config = {
+            key: json.loads(val) for key, val in con.execute("select KEY, val from config")
+        }
+        (changes.crt,) = con.execute("select crt from col").fetchone()
+    return changes
+
+
+def _unique_name(session: SyncSession, table: str, oid: int, name: str) -> str:
+    """Append ``+`` until no other row of ``table`` has the name (case-insensitively)."""
+    while session.con.execute(
+        f"select 1 from {table} where name = ? and id != ?", (name, oid)
+    ).fetchone():
+        name += "+"
+    return name
+
+
+def _apply_notetypes(session: SyncSession, notetypes: list[NotetypeRows]) -> None:
+    con = session.con
+    for nt in notetypes:
+        stored = con.execute("select mtime_secs from notetypes where id = ?", (nt.id,)).fetchone()
+        if stored is not None:
+            if stored[0] > nt.mtime:
+                continue
+            counts = con.execute(
+                "select (select count() from fields where ntid = ?),"
+                " (select count() from templates where ntid = ?)",
+                (nt.id, nt.id),
+            ).fetchone()
+            if counts != (len(nt.fields), len(nt.templates)):
+                raise ApplyError(f"notetype {nt.id}: schema changed; a full sync is required")
+        name, mtime = nt.name, nt.mtime
+        unique = _unique_name(session, "notetypes", nt.id, name)
+        if unique != name:
+            name, mtime = unique, int(time.time())
+        con.execute(
+            "insert into notetypes (id, name, mtime_secs, usn, config) values (?,?,?,?,?)"
+            " on conflict(id) do update set name = excluded.name,"
+            " mtime_secs = excluded.mtime_secs, usn = excluded.usn, config = excluded.config",
+            (nt.id, name, mtime, session.server_usn, nt.config),
+        )
+        con.execute("delete from fields where ntid = ?", (nt.id,))
+        con.execute("delete from templates where ntid = ?", (nt.id,))
+        con.executemany(
+            "insert into fields (ntid, ord, name, config) values (?,?,?,?)",
+            [(nt.id, i, fname, cfg) for i, (fname, cfg) in enumerate(nt.fields)],
+        )
+        con.executemany(
+            "insert into templates (ntid, ord, name, mtime_secs, usn, config) values (?,?,?,0,0,?)",
+            [(nt.id, i, tname, cfg) for i, (tname, cfg) in enumerate(nt.templates)],
+        )
+
+
+def _apply_decks(session: SyncSession, decks: list[DeckRow]) -> None:
+    con = session.con
+    for deck in decks:
+        stored = con.execute("select mtime_secs from decks where id = ?", (deck.id,)).fetchone()
+        if stored is not None and stored[0] > deck.mtime:
+            continue
+        name, mtime = deck.name, deck.mtime
+        unique = _unique_name(session, "decks", deck.id, name)
+        if unique != name:
+            name, mtime = unique, int(time.time())
+        con.execute(
+            "insert into decks (id, name, mtime_secs, usn, common, kind) values (?,?,?,?,?,?)"
+            " on conflict(id) do update set name = excluded.name,"
+            " mtime_secs = excluded.mtime_secs, usn = excluded.usn, common = excluded.common,"
+            " kind = excluded.kind",
+            (deck.id, name, mtime, session.server_usn, deck.common, deck.kind),
+        )
+
+
+def _apply_deck_configs(session: SyncSession, configs: list[DeckConfigRow]) -> None:
+    con = session.con
+    for dc in configs:
+        stored = con.execute("select mtime_secs from deck_config where id = ?", (dc.id,)).fetchone()
+        if stored is not None and stored[0] > dc.mtime:
+            continue
+        con.execute(
+            "insert or replace into deck_config (id, name, mtime_secs, usn, config)"
+            " values (?,?,?,?,?)",
+            (dc.id, dc.name, dc.mtime, session.server_usn, dc.config),
+        )
+
+
+def normalize_tag(name: str) -> str:
+    parts = []
+    for part in name.split("::"):
+        part = unicodedata.normalize("NFC", part)
+        part = "".join(
+            ch for ch in part if not (ord(ch) < 0x20 or ord(ch) == 0x7F or ch in " \u3000")
+        ).strip()
+        parts.append(part or "blank")
+    return "::".join(parts)
+
+
+def _register_tags(session: SyncSession, tags: list[str]) -> None:
+    con = session.con
+    for raw in tags:
+        name = normalize_tag(raw)
+        if not name or con.execute("select 1 from tags where tag = ?", (name,)).fetchone():
+            continue
+        # Adopt the spelling of existing parents: "Parent::new" under an existing "parent".
+        parts = name.split("::")
+        for i in range(1, len(parts)):
+            parent = con.execute(
+                "select tag from tags where tag = ?", ("::".join(parts[:i]),)
+            ).fetchone()
+            if parent:
+                parts[:i] = parent[0].split("::")
+        con.execute(
+            "insert into tags (tag, usn, collapsed, config) values (?, ?, 1, null)",
+            ("::".join(parts), session.server_usn),
+        )
+
+
+def _replace_config(session: SyncSession, config: dict[str, Any]) -> None:
+    now = int(time.time())
+    session.con.execute("delete from config")
+    session.con.executemany(
+        "insert into config (KEY, usn, mtime_secs, val) values (?,?,?,?)",
+        [
+            (
+                key,
+                session.server_usn,
+                now,
+                json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(),
+            )
+            for key, value in config.items()
+        ],
+    )

@@ -1,0 +1,101 @@
+"""``chunk`` and ``applyChunk``: review log, cards and notes, 250 rows at a time."""
+
+from __future__ import annotations
+
+from ankisyncd.protocol.normal import Chunk, NoteRow
+from ankisyncd.storage.legacy import schemas
+from ankisyncd.storage.legacy.proto import decode
+from ankisyncd.sync.changes import ApplyError
+from ankisyncd.sync.notes import FIELD_SEPARATOR, clean_fields, sort_field_and_checksum
+from ankisyncd.sync.session import SyncSession
+
+CHUNK_SIZE = 250
+_COLUMNS = {
+    "revlog": "id, cid, usn, ease, ivl, lastIvl, factor, time, type",
+    "cards": "id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left,"
+    " odue, odid, flags, data",
+    "notes": "id, guid, mid, mod, usn, tags, flds",
+}
+
+
+def next_chunk(session: SyncSession) -> Chunk:
+    """The next rows changed on the server since the client's last sync."""
+    con = session.con
+    if session.pending is None:
+        # Taken once, before the client pushes its own cards and notes.
+        session.pending = [
+            (table, oid)
+            for table in ("revlog", "cards", "notes")
+            for (oid,) in con.execute(
+                f"select id from {table} where usn >= ?", (session.client_usn,)
+            )
+        ]
+    batch = session.pending[session.sent : session.sent + CHUNK_SIZE]
+    session.sent += len(batch)
+    chunk = Chunk(done=len(batch) < CHUNK_SIZE)
+    for table in ("revlog", "cards", "notes"):
+        ids = [oid for t, oid in batch if t == table]
+        rows = []
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows += con.execute(
+                f"select {_COLUMNS[table]} from {table} where id in ({','.join('?' * len(part))})",
+                part,
+            ).fetchall()
+        getattr(chunk, table).extend(tuple(r) for r in rows)
+    return chunk
+
+
+def apply_chunk(session: SyncSession, chunk: Chunk) -> None:
+    """Store the client's rows: review log first, then cards, then notes."""
+    con, usn = session.con, session.server_usn
+    con.executemany(
+        "insert or ignore into revlog (id, cid, usn, ease, ivl, lastIvl, factor, time, type)"
+        " values (?,?,?,?,?,?,?,?,?)",
+        [(r[0], r[1], usn, *r[3:]) for r in chunk.revlog],
+    )
+    cards = [(*c[:5], usn, *c[6:]) for c in chunk.cards if _wins(session, "cards", c[0], c[4])]
+    con.executemany(
+        f"insert or replace into cards ({_COLUMNS['cards']})"
+        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        cards,
+    )
+    notes = [_prepare_note(session, n) for n in chunk.notes if _wins(session, "notes", n[0], n[3])]
+    con.executemany(
+        "insert or replace into notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags,"
+        " data) values (?,?,?,?,?,?,?,?,?,0,'')",
+        notes,
+    )
+
+
+def _wins(session: SyncSession, table: str, oid: int, mod: int) -> bool:
+    """An incoming row replaces ours unless ours changed since the client's last sync and is
+    at least as new (on a tie, each side keeps its own copy, as the official server does)."""
+    stored = session.con.execute(f"select usn, mod from {table} where id = ?", (oid,)).fetchone()
+    return stored is None or stored[0] < session.client_usn or stored[1] < mod
+
+
+def _notetype(session: SyncSession, ntid: int) -> tuple[int, int]:
+    cached = session.notetypes.get(ntid)
+    if cached is None:
+        row = session.con.execute(
+            "select config, (select count() from fields where ntid = id) from notetypes"
+            " where id = ?",
+            (ntid,),
+        ).fetchone()
+        if row is None:
+            raise ApplyError(f"note refers to missing notetype {ntid}")
+        config = decode(schemas.NOTETYPE_CONFIG, row[0])
+        cached = session.notetypes[ntid] = (max(row[1], 1), config["sort_field_idx"])
+    return cached
+
+
+def _prepare_note(session: SyncSession, note: NoteRow) -> tuple[object, ...]:
+    nid, guid, mid, mod, _usn, tags, flds = note
+    field_count, sort_idx = _notetype(session, mid)
+    flds = clean_fields(flds)
+    fields = flds.split(FIELD_SEPARATOR)
+    if len(fields) != field_count:
+        raise ApplyError(f"note {nid} has {len(fields)} fields, its notetype {field_count}")
+    sort_field, checksum = sort_field_and_checksum(fields, sort_idx)
+    return (nid, guid, mid, mod, session.server_usn, tags, flds, sort_field, checksum)

@@ -1,0 +1,44 @@
+"""The state of one normal sync, kept between requests, with its open transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ankisyncd.storage.sqlite import connect
+
+
+@dataclass
+class SyncSession:
+    """Everything from ``start`` to ``finish`` is one transaction on ``con``."""
+
+    skey: str
+    con: sqlite3.Connection
+    server_usn: int
+    client_usn: int
+    client_is_newer: bool
+    # Ids that ``chunk`` sends, taken on its first call: (table, id) in sending order.
+    pending: list[tuple[str, int]] | None = None
+    sent: int = 0
+    failed_sanity_check: bool = False
+    notetypes: dict[int, tuple[int, int]] = field(default_factory=dict)  # id -> fields, sortf
+
+    @classmethod
+    def begin(cls, path: Path, skey: str, client_usn: int, client_is_newer: bool) -> SyncSession:
+        con = connect(path)
+        try:
+            con.execute("begin immediate")
+            (usn,) = con.execute("select usn from col").fetchone()
+        except BaseException:
+            con.close()
+            raise
+        return cls(skey, con, usn, client_usn, client_is_newer)
+
+    def rollback(self) -> None:
+        """Undo everything since ``start`` and close the connection."""
+        try:
+            if self.con.in_transaction:
+                self.con.execute("rollback")
+        finally:
+            self.con.close()
