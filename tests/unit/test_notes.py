@@ -1,0 +1,46 @@
+"""Sort field and checksum, as the official client computes them."""
+
+from __future__ import annotations
+
+import pytest
+
+from ankisyncd.sync.notes import (
+    clean_fields,
+    decode_entities,
+    sort_field_and_checksum,
+    strip_html_keeping_media_names,
+)
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("&amp; &bogus; <b>x</b>", "&amp; &bogus; x"),  # one bad entity: nothing decoded
+        ("&nbsp;x &amp; y", " x & y"),
+        ("a\u00a0b", "a\u00a0b"),  # no "&": a literal no-break space stays
+        ('<img src="cat.jpg"> and <audio src=dog.mp3>', " cat.jpg  and  dog.mp3 "),
+        ("x<!-- hidden --><style>p{}</style><script>1</script>y", "xy"),
+        ("fish & chips", "fish & chips"),
+    ],
+)
+def test_stripping(html: str, text: str) -> None:
+    assert strip_html_keeping_media_names(html) == text
+
+
+def test_checksum_of_the_verified_example() -> None:
+    sort, csum = sort_field_and_checksum(["<b>hello</b> &amp; world", "back"], 0)
+    assert (sort, csum) == ("hello & world", 3749579339)
+
+
+def test_sort_field_follows_the_notetype_and_tolerates_a_bad_index() -> None:
+    assert sort_field_and_checksum(["a", "<i>b</i>"], 1)[0] == "b"
+    assert sort_field_and_checksum(["a"], 5)[0] == ""
+
+
+def test_control_characters_are_removed_but_tab_and_newline_kept() -> None:
+    assert clean_fields("a\x00b\tc\x1fd\ne\x07") == "ab\tc\x1fd\ne"
+
+
+def test_numeric_entities() -> None:
+    assert decode_entities("&#65;&#x42;") == "AB"
+    assert decode_entities("&#xZZ;") == "&#xZZ;"
