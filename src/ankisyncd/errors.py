@@ -38,6 +38,10 @@ class SessionConflict(ClientError):
     status = 409
 
 
+class StateChanged(ClientError):
+    status = 409
+
+
 class ClientTooOld(ClientError):
     status = 501
 

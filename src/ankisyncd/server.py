@@ -16,7 +16,14 @@ from typing import BinaryIO, TypeVar
 import anyio.to_thread
 
 from ankisyncd.config import Settings
-from ankisyncd.errors import AuthFailed, BadRequest, SessionConflict, SyncdError
+from ankisyncd.errors import AuthFailed, BadRequest, SessionConflict, StateChanged, SyncdError
+from ankisyncd.media.changes import media_changes
+from ankisyncd.media.db import MediaStore
+from ankisyncd.media.download import FileGone, download_files
+from ankisyncd.media.names import BadName
+from ankisyncd.media.sanity import media_sanity
+from ankisyncd.media.upload import upload_changes
+from ankisyncd.media.zip import BadZip
 from ankisyncd.protocol.envelope import BodyStream, UserName
 from ankisyncd.protocol.messages import HostKeyRequest, HostKeyResponse, MetaRequest, MetaResponse
 from ankisyncd.protocol.normal import (
@@ -59,6 +66,12 @@ class UserState:
     folder: Path
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     session: SyncSession | None = None
+    # Media has its own lock: media requests never wait for, or disturb, a collection sync.
+    media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def media(self) -> MediaStore:
+        return MediaStore(self.folder)
 
     @property
     def collection(self) -> Path:
@@ -91,6 +104,9 @@ class SyncServer:
             user_folder(self.data_root, name).mkdir(exist_ok=True)
         for folder in self.data_root.iterdir():
             if folder.is_dir() and not folder.name.startswith("."):
+                if (folder / "media.db").exists():
+                    with MediaStore(folder).open():
+                        pass  # finishes media changes a crash interrupted
                 removed = remove_temp_files(folder)
                 if removed:
                     log.info("removed %d temporary files left in %s", removed, folder)
@@ -120,11 +136,60 @@ class SyncServer:
             await state.abort_session()
             await in_thread(ensure_collection, state.collection)
             stored = await in_thread(read_state, state.collection)
-        return build_meta(stored, req, self.media_usn(user), self.max_decompressed_bytes)
+        media_usn = await self.media_usn(user)
+        return build_meta(stored, req, media_usn, self.max_decompressed_bytes)
 
-    def media_usn(self, user: UserName) -> int:
-        """The user's media usn; 0 until media sync is implemented."""
-        return 0
+    async def media_usn(self, user: UserName) -> int:
+        state = self._user(user)
+        async with state.media_lock:
+            return await in_thread(state.media.last_usn)
+
+    async def media_begin(self, user: UserName) -> int:
+        return await self.media_usn(user)
+
+    async def media_changes(self, user: UserName, last_usn: int) -> list[tuple[str, int, str]]:
+        state = self._user(user)
+        async with state.media_lock:
+            return await in_thread(media_changes, state.media, last_usn)
+
+    async def media_upload(self, user: UserName, body: BodyStream) -> tuple[int, int]:
+        """Apply an uploaded zip; returns (entries processed, media usn afterwards)."""
+        state = self._user(user)
+        await in_thread(state.folder.mkdir, 0o777, False, True)
+        staged = await in_thread(temp_file, state.folder, "media-zip")
+        try:
+            with staged.open("w+b") as fh:
+                async for data in body:
+                    await in_thread(fh.write, data)
+                fh.seek(0)
+                async with state.media_lock:
+                    return await in_thread(self._apply_media_upload, state, fh)
+        finally:
+            await in_thread(staged.unlink, True)
+
+    def _apply_media_upload(self, state: UserState, fh: BinaryIO) -> tuple[int, int]:
+        try:
+            return upload_changes(
+                state.media,
+                fh,
+                lambda: temp_file(state.folder, "media"),
+                self.max_decompressed_bytes,
+            )
+        except (BadZip, BadName) as exc:
+            raise BadRequest(str(exc)) from exc
+
+    async def media_download(self, user: UserName, names: list[str]) -> bytes:
+        state = self._user(user)
+        async with state.media_lock:
+            try:
+                return await in_thread(download_files, state.media, names)
+            except FileGone as exc:
+                raise StateChanged(str(exc)) from exc
+
+    async def media_sanity(self, user: UserName, local: int) -> str:
+        state = self._user(user)
+        async with state.media_lock:
+            return await in_thread(media_sanity, state.media, local)
 
     async def abort(self, user: UserName) -> None:
         """End any normal sync of the user, whatever its session key (as the official server)."""

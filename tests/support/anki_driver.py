@@ -7,8 +7,10 @@ and ``anki`` only: it runs under the interpreter of an older client's venv.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -163,6 +165,56 @@ class Device:
 
     def check_database(self) -> dict[str, Any]:
         return {"integrity": self.col.db.scalar("pragma integrity_check")}
+
+    # --- media ------------------------------------------------------------------------
+    def add_media(self, name: str, size: int = 0, text: str = "", seed: int = 0) -> dict[str, Any]:
+        """Store a file through the client's media API; returns the name it was stored under."""
+        if text:
+            data = text.encode()
+        else:
+            data = hashlib.sha256(f"{seed}".encode()).digest() * (size // 32 + 1)
+            data = data[:size]
+        return {"name": self.col.media.write_data(name, data)}
+
+    def add_media_batch(self, count: int, size: int, prefix: str) -> dict[str, Any]:
+        names = [self.add_media(f"{prefix}{i:04d}.bin", size, seed=i)["name"] for i in range(count)]
+        return {"names": len(names)}
+
+    def delete_media(self, names: list[str]) -> dict[str, Any]:
+        self.col.media.trash_files(names)
+        return {}
+
+    def modify_media(self, name: str, text: str) -> dict[str, Any]:
+        folder = Path(self.col.media.dir())
+        (folder / name).write_text(text)
+        # Media is found by the folder's mtime: touch it, as an editor saving a file would.
+        os.utime(folder, (time.time() + 2, time.time() + 2))
+        return {}
+
+    def media_files(self) -> dict[str, Any]:
+        folder = Path(self.col.media.dir())
+        return {
+            p.name: hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in folder.iterdir()
+            if p.is_file()
+        }
+
+    def sync_media(self) -> dict[str, Any]:
+        """Run a media sync to the end; report any error it ended with."""
+        self.col.sync_media(self.auth())
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            status = self.col.media_sync_status()
+            if not status.active:
+                return {}
+            time.sleep(0.05)
+        raise TimeoutError("media sync did not finish")
+
+    def sync_all(self) -> dict[str, Any]:
+        """Collection sync followed by media sync, as the Sync button does."""
+        result = self.sync()
+        self.sync_media()
+        return result
 
     def dump(self) -> dict[str, Any]:
         return {name: self.col.db.all(sql) for name, sql in TABLES.items()}

@@ -29,6 +29,13 @@ from ankisyncd.http.framing import (
     read_zstd_json,
 )
 from ankisyncd.protocol.envelope import UserName
+from ankisyncd.protocol.media import (
+    envelope,
+    parse_begin,
+    parse_download_files,
+    parse_media_changes,
+    parse_media_sanity,
+)
 from ankisyncd.protocol.messages import (
     HostKeyRequest,
     MetaRequest,
@@ -36,7 +43,7 @@ from ankisyncd.protocol.messages import (
     encode_json,
     encode_null,
 )
-from ankisyncd.protocol.methods import SyncMethod
+from ankisyncd.protocol.methods import MediaSyncMethod, SyncMethod
 from ankisyncd.protocol.normal import (
     StartRequest,
     UnchunkedChanges,
@@ -44,7 +51,7 @@ from ankisyncd.protocol.normal import (
     parse_apply_graves,
     parse_sanity_check,
 )
-from ankisyncd.protocol.versions import SYNC_VERSION_11_DIRECT_POST
+from ankisyncd.protocol.versions import LEGACY_WIRE_VERSION, SYNC_VERSION_11_DIRECT_POST
 from ankisyncd.server import SyncServer
 
 log = logging.getLogger("ankisyncd.http")
@@ -152,6 +159,83 @@ class SyncEndpoint:
         raise ServerError(f"{method.value} is not implemented")
 
 
+class MediaEndpoint:
+    """Handles ``/msync/<method>``: JSON answers in the media envelope, downloads as raw zips."""
+
+    def __init__(self, server: SyncServer) -> None:
+        self.server = server
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        name = request.path_params["method"]
+        user, client = "-", "-"
+        try:
+            try:
+                method = MediaSyncMethod(name)
+            except ValueError:
+                log.info("unknown media method %r", name)
+                return PlainTextResponse(f"Invalid URL: unknown variant `{name}`", status_code=400)
+            if request.method == "GET":
+                if method is not MediaSyncMethod.BEGIN:
+                    return PlainTextResponse("405", status_code=405)
+                response, user = await self._legacy_begin(request)
+            else:
+                raw_header = request.headers.get(SYNC_HEADER)
+                if raw_header is None:
+                    raise BadRequest("no anki-sync header (legacy multipart clients: not yet)")
+                header = parse_sync_header(raw_header)
+                client = header.client_version
+                account = await self.server.authenticate(header.host_key)
+                user = account
+                response = await self._dispatch(method, account, header, request.stream())
+        except Exception as exc:
+            response = error_response(exc, f"msync/{name} user={user}")
+        log.info(
+            "msync/%s user=%s client=%s status=%d %.1fms",
+            name,
+            user,
+            client,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    async def _legacy_begin(self, request: Request) -> tuple[Response, str]:
+        """``GET /msync/begin?k=<hkey>&v=<version>``, as desktop 2.1.22 to 2.1.56 send it."""
+        key, version = request.query_params.get("k"), request.query_params.get("v")
+        if not key or not version:
+            raise BadRequest("begin needs k and v")
+        user = await self.server.authenticate(key)
+        usn = await self.server.media_begin(user)
+        return _reply(envelope({"usn": usn, "sk": key}), LEGACY_WIRE_VERSION), user
+
+    async def _dispatch(
+        self,
+        method: MediaSyncMethod,
+        user: UserName,
+        header: SyncHeader,
+        chunks: AsyncIterator[bytes],
+    ) -> Response:
+        server, version = self.server, header.version
+        cap = server.max_decompressed_bytes
+        if method is MediaSyncMethod.UPLOAD_CHANGES:
+            processed, usn = await server.media_upload(user, iter_zstd(chunks, cap))
+            return _reply(envelope([processed, usn]), version)
+        body = await read_zstd_json(chunks, cap, MAX_WINDOW_BYTES)
+        if method is MediaSyncMethod.BEGIN:
+            parse_begin(body)
+            usn = await server.media_begin(user)
+            return _reply(envelope({"usn": usn, "sk": header.host_key}), version)
+        if method is MediaSyncMethod.MEDIA_CHANGES:
+            changes = await server.media_changes(user, parse_media_changes(body))
+            return _reply(envelope(changes), version)
+        if method is MediaSyncMethod.DOWNLOAD_FILES:
+            data = await server.media_download(user, parse_download_files(body))
+            return _reply(data, version)
+        result = await server.media_sanity(user, parse_media_sanity(body))
+        return _reply(envelope(result), version)
+
+
 async def _drain(chunks: AsyncIterator[bytes], limit: int) -> None:
     """Read what is left of a body the server stopped decoding, so the client gets its answer."""
     seen = 0
@@ -167,10 +251,14 @@ async def health(request: Request) -> Response:
 
 def build_app(server: SyncServer) -> Starlette:
     """The ASGI application serving one SyncServer."""
+    media = MediaEndpoint(server)
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET", "HEAD"]),
             Route("/sync/{method}", SyncEndpoint(server).handle, methods=["POST"]),
+            Route("/msync/{method}", media.handle, methods=["GET", "POST"]),
+            # Old clients with a separately typed media URL sometimes add a slash.
+            Route("/msync//{method}", media.handle, methods=["GET", "POST"]),
         ],
         lifespan=_lifespan(server),
     )

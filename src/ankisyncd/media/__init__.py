@@ -1,0 +1,1 @@
+"""The server side of media sync: per-user media folder and ``media.db``."""

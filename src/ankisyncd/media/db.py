@@ -1,0 +1,100 @@
+"""``media.db``: the server media database, in the official server's layout (version 4).
+
+Files and rows change together. New file content is first written to temporary files; the
+transaction that updates the rows also records each pending rename or removal in
+``ankisyncd_pending``; after the commit they are carried out and the records deleted. A crash
+at any point is finished (or, before the commit, undone) the next time the database is opened.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ankisyncd.media.names import media_path
+from ankisyncd.storage.sqlite import connect
+
+SCHEMA_VERSION = 4
+_SCHEMA = """
+create table if not exists media (
+    fname text not null primary key,
+    csum blob not null,
+    size int not null,
+    usn int not null,
+    mtime int not null
+);
+create index if not exists ix_usn on media (usn);
+create table if not exists meta (
+    last_usn int not null,
+    total_bytes int not null,
+    total_nonempty_files int not null
+);
+insert into meta select 0, 0, 0 where not exists (select 1 from meta);
+"""
+_PENDING = """
+create table if not exists ankisyncd_pending (
+    seq integer primary key,
+    fname text not null,
+    temp text
+);
+"""
+
+
+class MediaStore:
+    """A user's media folder and database."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.media_dir = folder / "media"
+        self.db_path = folder / "media.db"
+
+    @contextmanager
+    def open(self) -> Iterator[sqlite3.Connection]:
+        """A connection to a ready database, with interrupted changes finished first."""
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        con = connect(self.db_path)
+        try:
+            version = con.execute("pragma user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise sqlite3.DatabaseError(f"media.db version {version} is not supported")
+            if version == 0:
+                con.executescript(_SCHEMA)
+                con.execute(f"pragma user_version = {SCHEMA_VERSION}")
+            con.executescript(_PENDING)
+            self.finish_pending(con)
+            yield con
+        finally:
+            con.close()
+
+    def last_usn(self) -> int:
+        """The media usn; 0 for a user without a media database yet."""
+        if not self.db_path.exists():
+            return 0
+        with self.open() as con:
+            return int(con.execute("select last_usn from meta").fetchone()[0])
+
+    def finish_pending(self, con: sqlite3.Connection) -> None:
+        """Carry out renames and removals whose rows were committed."""
+        pending = con.execute("select seq, fname, temp from ankisyncd_pending order by seq")
+        done = []
+        for seq, fname, temp in pending.fetchall():
+            target = media_path(self.media_dir, fname)
+            if temp is None:
+                target.unlink(missing_ok=True)
+            elif os.path.exists(temp):
+                os.replace(temp, target)
+            done.append((seq,))
+        if done:
+            _fsync_dir(self.media_dir)
+            con.executemany("delete from ankisyncd_pending where seq = ?", done)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,152 @@
+"""The zip archives of media sync: reading uploads safely, writing downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ankisyncd.media.names import BadName, check_name
+
+MAX_ENTRIES = 25
+MAX_META_BYTES = 50 * 1024
+MAX_FILE_BYTES = 100 * 1024 * 1024
+COPY_CHUNK = 1 << 20
+
+
+class BadZip(ValueError):
+    """The upload is not a zip the protocol allows; nothing has been written."""
+
+
+@dataclass(frozen=True)
+class UploadEntry:
+    name: str
+    temp: Path | None  # the received content, or None for a deletion
+    sha1: bytes
+    size: int
+
+
+def read_upload(
+    source: BinaryIO, make_temp: Callable[[], Path], max_total: int
+) -> list[UploadEntry]:
+    """Check an upload zip and copy each added file to a temporary file.
+
+    Raises BadZip (or BadName) before anything is stored. The caller removes the temporary
+    files of the returned entries that it does not move into place.
+    """
+    entries: list[UploadEntry] = []
+    try:
+        with zipfile.ZipFile(source) as archive:
+            plan = _read_meta(archive)
+            total = 0
+            for name, member in plan:
+                if member is None:
+                    entries.append(UploadEntry(name, None, b"", 0))
+                    continue
+                info = _member(archive, member)
+                total += info.file_size
+                if total > max_total:
+                    raise BadZip("upload exceeds the size limit")
+                entries.append(_extract(archive, info, name, make_temp))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
+        _discard(entries)
+        raise BadZip(f"bad zip: {exc}") from exc
+    except (BadZip, BadName):
+        _discard(entries)
+        raise
+    return entries
+
+
+def _discard(entries: list[UploadEntry]) -> None:
+    for entry in entries:
+        if entry.temp is not None:
+            entry.temp.unlink(missing_ok=True)
+
+
+def _read_meta(archive: zipfile.ZipFile) -> list[tuple[str, str | None]]:
+    try:
+        info = archive.getinfo("_meta")
+    except KeyError:
+        raise BadZip("no _meta in the zip") from None
+    if info.file_size > MAX_META_BYTES:
+        raise BadZip("_meta is too large")
+    with archive.open(info) as fh:
+        raw = fh.read(MAX_META_BYTES + 1)
+    try:
+        meta = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadZip("_meta is not JSON") from exc
+    if not isinstance(meta, list):
+        raise BadZip("_meta must be an array")
+    if len(meta) > MAX_ENTRIES:
+        raise BadZip(f"more than {MAX_ENTRIES} entries")
+    plan: list[tuple[str, str | None]] = []
+    for item in meta:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            raise BadZip("_meta entries must be [name, member]")
+        name, member = item
+        if member is None or member == "":
+            plan.append((check_name(name, deletion=True), None))
+        elif isinstance(member, str):
+            plan.append((check_name(name), member))
+        else:
+            raise BadZip("_meta member names must be strings or null")
+    return plan
+
+
+def _member(archive: zipfile.ZipFile, member: str) -> zipfile.ZipInfo:
+    try:
+        info = archive.getinfo(member)
+    except KeyError:
+        raise BadZip(f"member {member!r} is missing") from None
+    if info.is_dir() or info.flag_bits & 0x1:
+        raise BadZip(f"member {member!r} is a folder or encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise BadZip(f"member {member!r} uses an unsupported compression")
+    if info.file_size == 0 or info.file_size > MAX_FILE_BYTES:
+        raise BadZip(f"member {member!r} is empty or larger than 100 MiB")
+    return info
+
+
+def _extract(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, make_temp: Callable[[], Path]
+) -> UploadEntry:
+    temp = make_temp()
+    digest, size = hashlib.sha1(), 0
+    try:
+        # Reading to the end makes zipfile check the member's CRC-32.
+        with archive.open(info) as src, temp.open("wb") as dst:
+            while chunk := src.read(COPY_CHUNK):
+                size += len(chunk)
+                if size > info.file_size:
+                    raise BadZip("member is larger than it says")
+                digest.update(chunk)
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+        if size != info.file_size:
+            raise BadZip("member is shorter than it says")
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return UploadEntry(name, temp, digest.digest(), size)
+
+
+def write_download(files: list[tuple[str, Path]]) -> bytes:
+    """A zip of ``files`` as members "0".."N-1" plus ``_meta`` mapping them to real names."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for index, (_name, path) in enumerate(files):
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as src, archive.open(str(index), "w") as dst:
+                shutil.copyfileobj(src, dst, COPY_CHUNK)
+        meta = {str(i): name for i, (name, _path) in enumerate(files)}
+        archive.writestr("_meta", json.dumps(meta, ensure_ascii=False))
+    return out.getvalue()
