@@ -8,6 +8,7 @@ at any point is finished (or, before the commit, undone) the next time the datab
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from ankisyncd.media.names import media_path
 from ankisyncd.storage.sqlite import connect
 
+log = logging.getLogger(__name__)
 SCHEMA_VERSION = 4
 _SCHEMA = """
 create table if not exists media (
@@ -76,20 +78,29 @@ class MediaStore:
         with self.open() as con:
             return int(con.execute("select last_usn from meta").fetchone()[0])
 
-    def finish_pending(self, con: sqlite3.Connection) -> None:
-        """Carry out renames and removals whose rows were committed."""
+    def finish_pending(self, con: sqlite3.Connection) -> set[Path]:
+        """Carry out renames and removals whose rows were committed; returns the temporary
+        files of those that could not be done yet."""
         pending = con.execute("select seq, fname, temp from ankisyncd_pending order by seq")
-        done = []
+        done, waiting = [], set()
         for seq, fname, temp in pending.fetchall():
             target = media_path(self.media_dir, fname)
-            if temp is None:
-                target.unlink(missing_ok=True)
-            elif os.path.exists(temp):
-                os.replace(temp, target)
+            try:
+                if temp is None:
+                    target.unlink(missing_ok=True)
+                elif os.path.exists(temp):
+                    os.replace(temp, target)
+            except OSError as exc:
+                # Something else occupies the name (a folder made by hand?); try again later.
+                log.warning("media %r: cannot finish a change: %s", fname, exc)
+                if temp is not None:
+                    waiting.add(Path(temp))
+                continue
             done.append((seq,))
         if done:
             _fsync_dir(self.media_dir)
             con.executemany("delete from ankisyncd_pending where seq = ?", done)
+        return waiting
 
 
 def _fsync_dir(path: Path) -> None:

@@ -17,7 +17,8 @@ def upload_changes(
 ) -> tuple[int, int]:
     """Apply the zip in ``source``; returns (entries processed, media usn afterwards)."""
     entries = read_upload(source, make_temp, max_total)
-    committed = False
+    # Temporary files that committed pending records still need if the renames fail.
+    owned: set[Path] = set()
     try:
         with store.open() as con:
             con.execute("begin immediate")
@@ -36,13 +37,13 @@ def upload_changes(
             except BaseException:
                 con.execute("rollback")
                 raise
-            committed = True
-            store.finish_pending(con)
+            owned = {e.temp for e in entries if e.temp is not None}
+            owned = store.finish_pending(con)
     finally:
-        if not committed:  # once committed, the pending records own the temporary files
-            for entry in entries:
-                if entry.temp is not None:
-                    entry.temp.unlink(missing_ok=True)
+        # Files of no-op entries, or of a batch that was rolled back.
+        for entry in entries:
+            if entry.temp is not None and entry.temp not in owned:
+                entry.temp.unlink(missing_ok=True)
     return len(entries), usn
 
 
