@@ -300,12 +300,68 @@ def _row(deck: Any) -> tuple[int, str, int, int, bytes, bytes]:
 
 
 @given(deck_configs)
+@example(
+    {
+        "id": 1,
+        "mod": 1,
+        "name": "",
+        "usn": 0,
+        "maxTaken": 0,
+        "autoplay": False,
+        "timer": 0,
+        "replayq": False,
+        "new": {
+            "bury": False,
+            "delays": [],
+            "initialFactor": 4035,
+            "ints": [0, 0, 0],
+            "order": 0,
+            "perDay": 0,
+        },
+        "rev": {
+            "bury": False,
+            "ease4": 0.0,
+            "ivlFct": 0.0,
+            "maxIvl": 0,
+            "perDay": 0,
+            "hardFactor": 0.0,
+        },
+        "lapse": {"delays": [], "leechAction": 0, "leechFails": 0, "minInt": 0, "mult": 0.0},
+        "dyn": False,
+        "newMix": 0,
+        "newPerDayMinimum": 0,
+        "interdayLearningMix": 0,
+        "reviewOrder": 0,
+        "newSortOrder": 0,
+        "newGatherPriority": 0,
+        "buryInterdayLearning": False,
+        "fsrsWeights": [],
+        "fsrsParams5": [],
+        "fsrsParams6": [],
+        "desiredRetention": 0.0,
+        "ignoreRevlogsBeforeDate": "",
+        "easyDaysPercentages": [],
+        "stopTimerOnAnswer": False,
+        "secondsToShowQuestion": 0.0,
+        "secondsToShowAnswer": 0.0,
+        "questionAction": 0,
+        "answerAction": 0,
+        "waitForAudio": False,
+        "sm2Retention": 0.0,
+        "weightSearch": "",
+    }
+)
 def test_deck_configs_round_trip(config: dict[str, Any]) -> None:
     row = deck_config_from_legacy(roundtrip_json(config))
     once = deck_config_to_legacy((row.id, row.name, row.mtime, row.usn, row.config))
-    assert once == config
-    again = deck_config_from_legacy(roundtrip_json(once))
-    assert again.config == row.config
+    # The starting ease is stored as a float32 fraction, and the official client reads it
+    # back with a float32 multiply and truncation (4035 comes back as 4034, as there).
+    factor = config["new"]["initialFactor"]
+    expected = {
+        **config,
+        "new": {**config["new"], "initialFactor": int(f32(f32(factor / 1000) * 1000))},
+    }
+    assert once == expected
 
 
 @pytest.mark.parametrize("percent", [29, 57, 80, 85, 90, 95])
