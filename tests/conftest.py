@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.support.server import ServerProcess
+
 # CI runs the same examples every time (no flaky red builds); developers explore new ones.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
-
-from tests.support.server import ServerProcess
 
 
 @pytest.fixture
