@@ -37,6 +37,7 @@ from ankisyncd.protocol.normal import (
 from ankisyncd.storage.collection import (
     ensure_collection,
     read_state,
+    remove_database,
     remove_temp_files,
     temp_file,
 )
@@ -262,22 +263,24 @@ class SyncServer:
         state = self._user(user)
         await in_thread(state.folder.mkdir, 0o777, False, True)
         staged = await in_thread(temp_file, state.folder, "upload")
+        scratch = await in_thread(temp_file, state.folder, "upgrade")
         try:
             size = 0
             with staged.open("wb") as fh:
                 async for data in body:
                     size += len(data)
                     await in_thread(fh.write, data)
-            problem = await in_thread(
-                full.check_received_upload, staged, size, self.max_decompressed_bytes
+            problem, checked = await in_thread(
+                full.check_received_upload, staged, size, self.max_decompressed_bytes, scratch
             )
             if problem is not None:
                 return problem
             async with state.lock:
                 await state.abort_session()
-                return await in_thread(full.store_upload, staged, state.collection)
+                return await in_thread(full.store_upload, checked, state.collection)
         finally:
-            await in_thread(staged.unlink, True)
+            await in_thread(remove_database, staged)
+            await in_thread(remove_database, scratch)
 
     async def download(self, user: UserName, version: int) -> tuple[BinaryIO, int]:
         """Open a snapshot of the collection for a full download: (file, size)."""

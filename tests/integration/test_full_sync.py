@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.clients import NEWEST, OLDER_V11, Device
+from tests.support.compare import FULL_DOWNLOAD, FULL_UPLOAD, NO_CHANGES, content
 from tests.support.server import ServerProcess
 
-NO_CHANGES, NORMAL_SYNC, FULL_SYNC, FULL_DOWNLOAD, FULL_UPLOAD = 0, 1, 2, 3, 4
 VERSIONS = [NEWEST, pytest.param(OLDER_V11, marks=pytest.mark.older_client)]
-
-
-def content(dump: dict[str, Any]) -> dict[str, Any]:
-    """Everything that must match between devices: all tables, and col minus sync bookkeeping."""
-    crt, _mod, scm, ver, _usn, _ls = dump["col"][0]
-    return {**{k: v for k, v in dump.items() if k != "col"}, "col": [crt, scm, ver]}
 
 
 def fill(device: Device) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.clients import NEWEST, OLDER_V11, Device
-from tests.support.compare import FULL_DOWNLOAD, FULL_SYNC, NO_CHANGES, content, differences
+from tests.support.compare import FULL_DOWNLOAD, FULL_SYNC, NO_CHANGES, comparable, differences
 from tests.support.server import ServerProcess, hash_tree
 
 VERSIONS = [NEWEST, pytest.param(OLDER_V11, marks=pytest.mark.older_client)]
@@ -40,11 +40,10 @@ def assert_same(*devices: Device) -> dict[str, Any]:
         for device in devices:
             assert device.sync() == {"required": NO_CHANGES, "server_message": ""}
     dumps = [d.dump() for d in devices]
-    older = any(d.version != NEWEST for d in devices)
+    across = any(d.version != NEWEST for d in devices)
     for other in dumps[1:]:
-        assert content(other, ignore_other=older) == content(dumps[0], ignore_other=older), (
-            differences(dumps[0], other, ignore_other=older)
-        )
+        first, second = comparable(dumps[0], other, across_versions=across)
+        assert first == second, differences(dumps[0], other, across_versions=across)
     return dumps[0]
 
 
@@ -94,8 +93,8 @@ def test_every_kind_of_change_flows_both_ways(
     c = Device(tmp_path / "c", version)
     c.login("alice", "pw", server.url)
     ok(c.run({"op": "full_download"}))
-    older = version != NEWEST
-    assert content(c.dump(), ignore_other=older) == content(after_b, ignore_other=older)
+    later, earlier = comparable(c.dump(), after_b, across_versions=version != NEWEST)
+    assert later == earlier
 
 
 def test_newer_edit_of_one_note_wins(server: ServerProcess, tmp_path: Path) -> None:

@@ -39,16 +39,32 @@ class Device:
         folder.mkdir(parents=True, exist_ok=True)
         self.auth_file = folder / "auth.json"
         self.col = Collection(str(folder / "collection.anki2"))
+        # Before 23.10, Python holds a long transaction that must be committed around syncs.
+        self.long_transaction = "trx" in inspect.signature(self.col.save).parameters
+        if self.auth_file.exists():
+            self._point_at(json.loads(self.auth_file.read_text())["endpoint"])
 
     # --- auth -------------------------------------------------------------------------
+    @staticmethod
+    def _point_at(endpoint: str) -> None:
+        # Desktop 2.1.50-2.1.56 (sync v10) take the server from these variables.
+        os.environ["SYNC_ENDPOINT"] = endpoint + "sync/"
+        os.environ["SYNC_ENDPOINT_MEDIA"] = endpoint + "msync/"
+
     def auth(self) -> Any:
         saved = json.loads(self.auth_file.read_text())
         from anki.sync import SyncAuth
 
-        return SyncAuth(hkey=saved["hkey"], endpoint=saved["endpoint"])
+        if "endpoint" in SyncAuth.DESCRIPTOR.fields_by_name:
+            return SyncAuth(hkey=saved["hkey"], endpoint=saved["endpoint"])
+        return SyncAuth(hkey=saved["hkey"], host_number=0)
 
     def login(self, user: str, password: str, endpoint: str) -> dict[str, Any]:
-        auth = self.col.sync_login(user, password, endpoint)
+        self._point_at(endpoint)
+        if "endpoint" in inspect.signature(self.col.sync_login).parameters:
+            auth = self.col.sync_login(user, password, endpoint)
+        else:
+            auth = self.col.sync_login(user, password)
         self.auth_file.write_text(json.dumps({"hkey": auth.hkey, "endpoint": endpoint}))
         return {"hkey": auth.hkey}
 
@@ -59,19 +75,30 @@ class Device:
     # --- sync -------------------------------------------------------------------------
     def sync(self) -> dict[str, Any]:
         params = inspect.signature(self.col.sync_collection).parameters
-        if "sync_media" in params:
-            out = self.col.sync_collection(self.auth(), False)
-        else:
-            out = self.col.sync_collection(self.auth())
+        if self.long_transaction:
+            self.col.save(trx=False)
+        try:
+            if "sync_media" in params:
+                out = self.col.sync_collection(self.auth(), False)
+            else:
+                out = self.col.sync_collection(self.auth())
+        finally:
+            if self.long_transaction:
+                self.col.db.begin()
         return {"required": int(out.required), "server_message": out.server_message}
 
     def full_sync(self, upload: bool) -> dict[str, Any]:
         if hasattr(self.col, "full_upload_or_download"):
             self.col.full_upload_or_download(auth=self.auth(), server_usn=None, upload=upload)
-        elif upload:
-            self.col.full_upload(self.auth())
-        else:
-            self.col.full_download(self.auth())
+            return {}
+        self.col.close_for_full_sync()
+        try:
+            if upload:
+                self.col.full_upload(self.auth())
+            else:
+                self.col.full_download(self.auth())
+        finally:
+            self.col.reopen(after_full_sync=True)
         return {}
 
     # --- content ----------------------------------------------------------------------
@@ -201,7 +228,12 @@ class Device:
 
     def sync_media(self) -> dict[str, Any]:
         """Run a media sync to the end; report any error it ended with."""
+        if self.long_transaction:
+            self.col.save(trx=False)
         self.col.sync_media(self.auth())
+        if not hasattr(self.col, "media_sync_status"):  # before 23.10 it blocks until done
+            self.col.db.begin()
+            return {}
         deadline = time.time() + 300
         while time.time() < deadline:
             status = self.col.media_sync_status()
@@ -220,6 +252,8 @@ class Device:
         return {name: self.col.db.all(sql) for name, sql in TABLES.items()}
 
     def close(self) -> None:
+        if self.long_transaction:
+            self.col.save(trx=False)
         self.col.close()
 
 

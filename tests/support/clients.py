@@ -11,6 +11,7 @@ from typing import Any
 
 NEWEST = "26.9.3"
 OLDER_V11 = "23.12.1"
+LEGACY_V10 = "2.1.50"  # sync version 10: multipart + gzip, schema-11 full syncs
 DRIVER = Path(__file__).with_name("anki_driver.py")
 CACHE = Path(os.environ.get("ANKISYNCD_CLIENT_CACHE", Path.home() / ".cache/ankisyncd/clients"))
 
@@ -65,5 +66,5 @@ class Device:
 
 
 if __name__ == "__main__":
-    for older in (OLDER_V11,):
+    for older in (OLDER_V11, LEGACY_V10):
         print(f"anki {older}: {client_python(older)}")

@@ -6,19 +6,19 @@ from typing import Any
 
 NO_CHANGES, NORMAL_SYNC, FULL_SYNC, FULL_DOWNLOAD, FULL_UPLOAD = 0, 1, 2, 3, 4
 
-
+# Blob columns per table, by position in the driver's dump; the key columns come first.
 BLOB_TABLES = {
-    "notetypes": [4],
-    "fields": [3],
-    "templates": [5],
-    "decks": [4, 5],
-    "deck_config": [4],
+    "notetypes": (1, [4]),
+    "fields": (2, [3]),
+    "templates": (2, [5]),
+    "decks": (1, [4, 5]),
+    "deck_config": (1, [4]),
 }
 
 
-def _without_other(hex_blob: str) -> str:
-    """Drop protobuf field 255 (``other``: legacy keys this client version does not model)."""
-    data, pos, out = bytes.fromhex(hex_blob), 0, bytearray()
+def _fields(hex_blob: str) -> list[tuple[int, bytes]]:
+    """The top-level protobuf fields of a blob: (number, raw bytes of the whole field)."""
+    data, pos, out = bytes.fromhex(hex_blob), 0, []
 
     def varint() -> int:
         nonlocal pos
@@ -44,12 +44,15 @@ def _without_other(hex_blob: str) -> str:
         else:
             length = varint()
             pos += length
-        if key >> 3 != 255:
-            out += data[start:pos]
-    return out.hex().upper()
+        out.append((key >> 3, data[start:pos]))
+    return out
 
 
-def content(dump: dict[str, Any], *, ignore_other: bool = False) -> dict[str, Any]:
+def _keep(hex_blob: str, numbers: set[int]) -> str:
+    return b"".join(raw for n, raw in _fields(hex_blob) if n in numbers).hex().upper()
+
+
+def content(dump: dict[str, Any]) -> dict[str, Any]:
     """Everything that must be equal on two synced devices.
 
     Left out is only per-device bookkeeping: the col row's mod, usn and ls, and the usn (and
@@ -61,20 +64,37 @@ def content(dump: dict[str, Any], *, ignore_other: bool = False) -> dict[str, An
     out["col"] = [crt, scm, ver]
     out["config"] = sorted((key, val) for key, _usn, _mtime, val in dump["config"])
     out["tags"] = sorted((tag, collapsed) for tag, _usn, collapsed in dump["tags"])
-    if ignore_other:
-        # An older client keeps the keys a newer server sends that it does not know in
-        # ``other``; the official server leads to the same difference (reference run).
-        for table, columns in BLOB_TABLES.items():
-            out[table] = [
-                [_without_other(v) if i in columns else v for i, v in enumerate(row)]
-                for row in out[table]
-            ]
     return out
+
+
+def comparable(
+    a: dict[str, Any], b: dict[str, Any], *, across_versions: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The contents of two dumps, ready to compare.
+
+    Across client versions, each blob keeps only the protobuf fields that both sides have:
+    a client stores only the fields its version knows, and keeps unknown legacy keys in field
+    255 (``other``). A reference run shows the official server leads to the same differences.
+    """
+    ca, cb = content(a), content(b)
+    if not across_versions:
+        return ca, cb
+    for table, (key_len, blob_columns) in BLOB_TABLES.items():
+        rows_b = {tuple(r[:key_len]): r for r in cb[table]}
+        for row_a in ca[table]:
+            row_b = rows_b.get(tuple(row_a[:key_len]))
+            if row_b is None:
+                continue
+            for i in blob_columns:
+                common = {n for n, _ in _fields(row_a[i])} & {n for n, _ in _fields(row_b[i])}
+                common.discard(255)
+                row_a[i], row_b[i] = _keep(row_a[i], common), _keep(row_b[i], common)
+    return ca, cb
 
 
 def differences(a: dict[str, Any], b: dict[str, Any], **options: bool) -> dict[str, Any]:
     """Per table, the rows only in a and only in b (for readable assertion messages)."""
-    ca, cb = content(a, **options), content(b, **options)
+    ca, cb = comparable(a, b, **options)
     out = {}
     for table in ca:
         rows_a = {repr(r) for r in ca[table]}

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from ankisyncd.errors import BadRequest
 from ankisyncd.http.framing import (
     MAX_WINDOW_BYTES,
+    SyncHeader,
     ZstdBody,
     compress,
-    iter_zstd,
     parse_sync_header,
-    read_zstd_json,
+    v11_request,
 )
 from tests.support.wire import zstd
 
@@ -32,8 +32,11 @@ async def _chunks(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
     yield data[pos:]
 
 
-def _read(data: bytes, sizes: list[int], cap: int) -> bytes:
-    return asyncio.run(read_zstd_json(_chunks(data, sizes), cap, MAX_WINDOW_BYTES))
+HEADER = SyncHeader(11, "", "", "")  # type: ignore[arg-type]
+
+
+def _read(data: bytes, sizes: list[int], cap: int, window: int = MAX_WINDOW_BYTES) -> bytes:
+    return asyncio.run(v11_request(HEADER, _chunks(data, sizes)).read(cap, window))
 
 
 @given(st.binary(max_size=50_000), st.lists(st.integers(1, 5000), max_size=20))
@@ -50,7 +53,8 @@ def test_decoding_stops_at_the_cap(body: bytes, cap: int) -> None:
         _read(zstd(body), [], cap)
 
     async def collect() -> bytes:
-        return b"".join([part async for part in iter_zstd(_chunks(zstd(body), [7]), cap)])
+        incoming = v11_request(HEADER, _chunks(zstd(body), [7]))
+        return b"".join([part async for part in incoming.open_body(cap, MAX_WINDOW_BYTES)])
 
     assert asyncio.run(collect()) == body[:cap]
 
@@ -74,7 +78,7 @@ def test_window_too_large_for_unauthenticated_requests_is_refused() -> None:
     stream = zstandard.ZstdCompressor(compression_params=params).compressobj()
     big_window = stream.compress(b"x" * 1000) + stream.flush()
     with pytest.raises(BadRequest):
-        asyncio.run(read_zstd_json(_chunks(big_window, []), 1 << 20, 1 << 23))
+        _read(big_window, [], 1 << 20, 1 << 23)
 
 
 def test_response_frames_decode_with_a_one_shot_decoder() -> None:

@@ -1,11 +1,16 @@
-"""Routes: ``/sync/<method>`` and ``/health``; decoding the wire into server calls."""
+"""Routes: ``/sync/<method>``, ``/msync/<method>`` and ``/health``.
+
+Each request is decoded from its wire format (v11 header + zstd, or the legacy multipart form)
+into an Incoming request, authenticated, and handed to the server.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import BinaryIO
 
 import uvicorn
 from starlette.applications import Starlette
@@ -14,20 +19,21 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ankisyncd.config import Settings
-from ankisyncd.errors import BadRequest, ServerError
+from ankisyncd.errors import BadRequest
 from ankisyncd.http.errors import error_response
 from ankisyncd.http.framing import (
+    FILE_CHUNK_BYTES,
     MAX_WINDOW_BYTES,
     ORIGINAL_SIZE_HEADER,
     SYNC_HEADER,
     UNAUTHENTICATED_MAX_WINDOW_BYTES,
-    SyncHeader,
+    Incoming,
     compress,
     compress_file,
-    iter_zstd,
     parse_sync_header,
-    read_zstd_json,
+    v11_request,
 )
+from ankisyncd.http.legacy import legacy_request
 from ankisyncd.protocol.envelope import UserName
 from ankisyncd.protocol.media import (
     envelope,
@@ -66,62 +72,96 @@ def _reply(body: bytes, version: int) -> Response:
     return Response(compress(body), headers={ORIGINAL_SIZE_HEADER: str(len(body))})
 
 
-class SyncEndpoint:
-    """Handles ``POST /sync/<method>`` and logs one line per request."""
+def _file_reply(fh: BinaryIO, size: int, version: int) -> Response:
+    """A whole collection file: zstd-streamed for v11, raw with a length for legacy clients."""
+    if version < SYNC_VERSION_11_DIRECT_POST:
+        return StreamingResponse(
+            _chunks(fh),
+            media_type="application/octet-stream",
+            headers={"content-length": str(size)},
+        )
+    return StreamingResponse(compress_file(fh), headers={ORIGINAL_SIZE_HEADER: str(size)})
+
+
+def _chunks(fh: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := fh.read(FILE_CHUNK_BYTES):
+            yield chunk
+    finally:
+        fh.close()
+
+
+class Endpoint:
+    """Shared request handling: decoding, unknown methods, errors, one log line per request."""
+
+    prefix = ""
 
     def __init__(self, server: SyncServer) -> None:
         self.server = server
 
-    async def handle(self, request: Request) -> Response:
+    async def decode(self, request: Request) -> Incoming:
+        raw_header = request.headers.get(SYNC_HEADER)
+        if raw_header is not None:
+            return v11_request(parse_sync_header(raw_header), request.stream())
+        return await legacy_request(request, self.server.max_payload_bytes)
+
+    async def logged(
+        self, request: Request, work: Callable[[list[str]], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
-        name = request.path_params["method"]
-        user, client = "-", "-"
+        name = self.prefix + request.path_params["method"]
+        who = ["-", "-"]  # user, client version: filled in as they become known
         try:
-            try:
-                method = SyncMethod(name)
-            except ValueError:
-                log.info("unknown method %r", name)
-                return PlainTextResponse(f"Invalid URL: unknown variant `{name}`", status_code=400)
-            raw_header = request.headers.get(SYNC_HEADER)
-            if raw_header is None:
-                raise BadRequest("no anki-sync header (legacy multipart clients: not yet)")
-            header = parse_sync_header(raw_header)
-            client = header.client_version
-            chunks = request.stream()
-            if method is SyncMethod.HOST_KEY:
-                body = await read_zstd_json(
-                    chunks, MAX_LOGIN_BODY_BYTES, UNAUTHENTICATED_MAX_WINDOW_BYTES
-                )
-                login = HostKeyRequest.from_wire(body)
-                user = login.username
-                reply = await self.server.host_key(login)
-                response = _reply(reply.to_wire(), header.version)
-            else:
-                account = await self.server.authenticate(header.host_key)
-                user = account
-                response = await self._dispatch(method, account, header, chunks)
+            response = await work(who)
         except Exception as exc:
-            response = error_response(exc, f"{name} user={user}")
+            response = error_response(exc, f"{name} user={who[0]}")
         log.info(
             "%s user=%s client=%s status=%d %.1fms",
             name,
-            user,
-            client,
+            who[0],
+            who[1],
             response.status_code,
             (time.perf_counter() - started) * 1000,
         )
         return response
 
-    async def _dispatch(
-        self, method: SyncMethod, user: UserName, header: SyncHeader, chunks: AsyncIterator[bytes]
-    ) -> Response:
-        server, version, skey = self.server, header.version, header.session_key
+
+def _unknown(name: str) -> Response:
+    log.info("unknown method %r", name)
+    return PlainTextResponse(f"Invalid URL: unknown variant `{name}`", status_code=400)
+
+
+class SyncEndpoint(Endpoint):
+    """``POST /sync/<method>``: login, collection sync and full sync."""
+
+    async def handle(self, request: Request) -> Response:
+        return await self.logged(request, lambda who: self._handle(request, who))
+
+    async def _handle(self, request: Request, who: list[str]) -> Response:
+        name = request.path_params["method"]
+        try:
+            method = SyncMethod(name)
+        except ValueError:
+            return _unknown(name)
+        incoming = await self.decode(request)
+        who[1] = incoming.client_version or ("legacy" if incoming.legacy else "-")
+        if method is SyncMethod.HOST_KEY:
+            body = await incoming.read(MAX_LOGIN_BODY_BYTES, UNAUTHENTICATED_MAX_WINDOW_BYTES)
+            login = HostKeyRequest.from_wire(body)
+            who[0] = login.username
+            reply = await self.server.host_key(login)
+            return _reply(reply.to_wire(), incoming.version)
+        user = await self.server.authenticate(incoming.host_key)
+        who[0] = user
+        return await self._dispatch(method, user, incoming)
+
+    async def _dispatch(self, method: SyncMethod, user: UserName, incoming: Incoming) -> Response:
+        server, version, skey = self.server, incoming.version, incoming.session_key
         cap = server.max_decompressed_bytes
         if method is SyncMethod.UPLOAD:
-            text = await server.upload(user, iter_zstd(chunks, cap))
-            await _drain(chunks, cap)
+            text = await server.upload(user, incoming.open_body(cap, MAX_WINDOW_BYTES))
             return _reply(text.encode(), version)
-        body = await read_zstd_json(chunks, cap, MAX_WINDOW_BYTES)
+        body = await incoming.read(cap)
         if method is SyncMethod.META:
             meta = await server.meta(user, MetaRequest.from_wire(body))
             return _reply(meta.to_wire(), version)
@@ -132,9 +172,7 @@ class SyncEndpoint:
         if method is SyncMethod.DOWNLOAD:
             check_empty_input(body)
             fh, size = await server.download(user, version)
-            if version < SYNC_VERSION_11_DIRECT_POST:
-                raise ServerError("legacy downloads are not implemented yet")
-            return StreamingResponse(compress_file(fh), headers={ORIGINAL_SIZE_HEADER: str(size)})
+            return _file_reply(fh, size, version)
         if method is SyncMethod.START:
             graves = await server.start(user, skey, StartRequest.from_wire(body))
             return _reply(encode_json(graves.to_json()), version)
@@ -153,96 +191,67 @@ class SyncEndpoint:
         if method is SyncMethod.SANITY_CHECK:
             result = await server.sanity_check(user, skey, parse_sanity_check(body))
             return _reply(result.to_wire(), version)
-        if method is SyncMethod.FINISH:
-            check_empty_input(body)
-            return _reply(encode_json(await server.finish(user, skey)), version)
-        raise ServerError(f"{method.value} is not implemented")
+        check_empty_input(body)  # finish
+        return _reply(encode_json(await server.finish(user, skey)), version)
 
 
-class MediaEndpoint:
-    """Handles ``/msync/<method>``: JSON answers in the media envelope, downloads as raw zips."""
+class MediaEndpoint(Endpoint):
+    """``/msync/<method>``: JSON answers in the media envelope, downloads as raw zips."""
 
-    def __init__(self, server: SyncServer) -> None:
-        self.server = server
+    prefix = "msync/"
 
     async def handle(self, request: Request) -> Response:
-        started = time.perf_counter()
-        name = request.path_params["method"]
-        user, client = "-", "-"
-        try:
-            try:
-                method = MediaSyncMethod(name)
-            except ValueError:
-                log.info("unknown media method %r", name)
-                return PlainTextResponse(f"Invalid URL: unknown variant `{name}`", status_code=400)
-            if request.method == "GET":
-                if method is not MediaSyncMethod.BEGIN:
-                    return PlainTextResponse("405", status_code=405)
-                response, user = await self._legacy_begin(request)
-            else:
-                raw_header = request.headers.get(SYNC_HEADER)
-                if raw_header is None:
-                    raise BadRequest("no anki-sync header (legacy multipart clients: not yet)")
-                header = parse_sync_header(raw_header)
-                client = header.client_version
-                account = await self.server.authenticate(header.host_key)
-                user = account
-                response = await self._dispatch(method, account, header, request.stream())
-        except Exception as exc:
-            response = error_response(exc, f"msync/{name} user={user}")
-        log.info(
-            "msync/%s user=%s client=%s status=%d %.1fms",
-            name,
-            user,
-            client,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
+        return await self.logged(request, lambda who: self._handle(request, who))
 
-    async def _legacy_begin(self, request: Request) -> tuple[Response, str]:
+    async def _handle(self, request: Request, who: list[str]) -> Response:
+        name = request.path_params["method"]
+        try:
+            method = MediaSyncMethod(name)
+        except ValueError:
+            return _unknown(name)
+        if request.method == "GET":
+            if method is not MediaSyncMethod.BEGIN:
+                return PlainTextResponse("405", status_code=405)
+            return await self._get_begin(request, who)
+        incoming = await self.decode(request)
+        who[1] = incoming.client_version or ("legacy" if incoming.legacy else "-")
+        user = await self.server.authenticate(incoming.host_key)
+        who[0] = user
+        return await self._dispatch(method, user, incoming)
+
+    async def _get_begin(self, request: Request, who: list[str]) -> Response:
         """``GET /msync/begin?k=<hkey>&v=<version>``, as desktop 2.1.22 to 2.1.56 send it."""
         key, version = request.query_params.get("k"), request.query_params.get("v")
         if not key or not version:
             raise BadRequest("begin needs k and v")
+        who[1] = version
         user = await self.server.authenticate(key)
-        usn = await self.server.media_begin(user)
-        return _reply(envelope({"usn": usn, "sk": key}), LEGACY_WIRE_VERSION), user
+        who[0] = user
+        usn = await self.server.media_usn(user)
+        return _reply(envelope({"usn": usn, "sk": key}), LEGACY_WIRE_VERSION)
 
     async def _dispatch(
-        self,
-        method: MediaSyncMethod,
-        user: UserName,
-        header: SyncHeader,
-        chunks: AsyncIterator[bytes],
+        self, method: MediaSyncMethod, user: UserName, incoming: Incoming
     ) -> Response:
-        server, version = self.server, header.version
+        server, version = self.server, incoming.version
         cap = server.max_decompressed_bytes
         if method is MediaSyncMethod.UPLOAD_CHANGES:
-            processed, usn = await server.media_upload(user, iter_zstd(chunks, cap))
+            stream = incoming.open_body(cap, MAX_WINDOW_BYTES)
+            processed, usn = await server.media_upload(user, stream)
             return _reply(envelope([processed, usn]), version)
-        body = await read_zstd_json(chunks, cap, MAX_WINDOW_BYTES)
+        body = await incoming.read(cap)
         if method is MediaSyncMethod.BEGIN:
-            parse_begin(body)
-            usn = await server.media_begin(user)
-            return _reply(envelope({"usn": usn, "sk": header.host_key}), version)
+            if not (incoming.legacy and incoming.client_version):
+                parse_begin(body)  # legacy forms carry the version in the "v" field instead
+            usn = await server.media_usn(user)
+            return _reply(envelope({"usn": usn, "sk": incoming.host_key}), version)
         if method is MediaSyncMethod.MEDIA_CHANGES:
             changes = await server.media_changes(user, parse_media_changes(body))
             return _reply(envelope(changes), version)
         if method is MediaSyncMethod.DOWNLOAD_FILES:
-            data = await server.media_download(user, parse_download_files(body))
-            return _reply(data, version)
+            return _reply(await server.media_download(user, parse_download_files(body)), version)
         result = await server.media_sanity(user, parse_media_sanity(body))
         return _reply(envelope(result), version)
-
-
-async def _drain(chunks: AsyncIterator[bytes], limit: int) -> None:
-    """Read what is left of a body the server stopped decoding, so the client gets its answer."""
-    seen = 0
-    async for data in chunks:
-        seen += len(data)
-        if seen > limit:
-            return
 
 
 async def health(request: Request) -> Response:
@@ -251,11 +260,11 @@ async def health(request: Request) -> Response:
 
 def build_app(server: SyncServer) -> Starlette:
     """The ASGI application serving one SyncServer."""
-    media = MediaEndpoint(server)
+    sync, media = SyncEndpoint(server), MediaEndpoint(server)
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET", "HEAD"]),
-            Route("/sync/{method}", SyncEndpoint(server).handle, methods=["POST"]),
+            Route("/sync/{method}", sync.handle, methods=["POST"]),
             Route("/msync/{method}", media.handle, methods=["GET", "POST"]),
             # Old clients with a separately typed media URL sometimes add a slash.
             Route("/msync//{method}", media.handle, methods=["GET", "POST"]),

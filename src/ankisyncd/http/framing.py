@@ -96,28 +96,6 @@ class ZstdBody:
         return out
 
 
-async def read_zstd_json(stream: AsyncIterator[bytes], cap: int, max_window: int) -> bytes:
-    """Read a whole zstd body into memory; over ``cap`` decoded bytes is a 400."""
-    body = ZstdBody(cap, max_window=max_window)
-    parts: list[bytes] = []
-    async for data in stream:
-        parts.append(body.feed(data))
-        if body.capped:
-            raise BadRequest("request body exceeds the size limit")
-    return b"".join(parts)
-
-
-async def iter_zstd(stream: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
-    """Yield the decoded body piece by piece, stopping quietly after ``cap`` bytes."""
-    body = ZstdBody(cap)
-    async for data in stream:
-        out = body.feed(data)
-        if out:
-            yield out
-        if body.capped:
-            return
-
-
 def compress(body: bytes) -> bytes:
     """One zstd frame holding ``body``."""
     return zstandard.ZstdCompressor().compress(body)
@@ -134,3 +112,48 @@ def compress_file(fh: BinaryIO) -> Iterator[bytes]:
         yield compressor.flush()
     finally:
         fh.close()
+
+
+BodyOpener = Callable[[int, int], AsyncIterator[bytes]]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A request decoded from either wire format; the body is decoded only when opened."""
+
+    version: int
+    host_key: HostKey
+    session_key: SessionKey
+    client_version: str
+    legacy: bool
+    open_body: BodyOpener  # (cap on decoded bytes, cap on the zstd window) -> decoded pieces
+
+    async def read(self, cap: int, max_window: int = MAX_WINDOW_BYTES) -> bytes:
+        """The whole decoded body; over ``cap`` bytes is a 400."""
+        parts, size = [], 0
+        async for part in self.open_body(cap + 1, max_window):
+            size += len(part)
+            if size > cap:
+                raise BadRequest("request body exceeds the size limit")
+            parts.append(part)
+        return b"".join(parts)
+
+
+def v11_request(header: SyncHeader, chunks: AsyncIterator[bytes]) -> Incoming:
+    """A version-11 request: header fields plus a zstd body."""
+
+    async def open_body(cap: int, max_window: int) -> AsyncIterator[bytes]:
+        body = ZstdBody(cap, max_window=max_window)
+        async for data in chunks:
+            out = body.feed(data)
+            if out:
+                yield out
+            if body.capped:
+                break
+        # Read what is left of a body we stopped decoding, so the client still gets an answer.
+        async for _ in chunks:
+            pass
+
+    return Incoming(
+        header.version, header.host_key, header.session_key, header.client_version, False, open_body
+    )

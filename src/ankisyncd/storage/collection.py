@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -61,6 +62,12 @@ def remove_temp_files(folder: Path) -> int:
         leftover.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def remove_database(path: Path) -> None:
+    """Delete an SQLite file and whatever journal files SQLite left beside it."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def ensure_collection(path: Path) -> None:
@@ -121,11 +128,14 @@ def _json_value(raw: bytes | None) -> object:
         return None
 
 
-def prepare_download(path: Path) -> tuple[BinaryIO, int]:
+def prepare_download(
+    path: Path, convert: Callable[[Path], None] | None = None
+) -> tuple[BinaryIO, int]:
     """Mark a full download (usn + 1, mod = now) and return an open snapshot of the file.
 
     The snapshot is an unlinked copy, so later writes to the collection cannot tear the bytes
-    being sent, and nothing is left on disk if the transfer breaks.
+    being sent, and nothing is left on disk if the transfer breaks. ``convert`` may change
+    the copy (into schema 11, for legacy clients) before it is opened.
     """
     con = connect(path)
     try:
@@ -141,6 +151,8 @@ def prepare_download(path: Path) -> tuple[BinaryIO, int]:
     snapshot = temp_file(path.parent, "download")
     try:
         shutil.copyfile(path, snapshot)
+        if convert is not None:
+            convert(snapshot)
         fh = snapshot.open("rb")
     finally:
         snapshot.unlink(missing_ok=True)

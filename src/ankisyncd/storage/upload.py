@@ -84,6 +84,24 @@ class InvalidCollection(ValueError):
     """The file is not a collection we can store; the message says why (for the log)."""
 
 
+def schema_version(path: Path) -> int:
+    """The ``ver`` of a collection file, or InvalidCollection if it has none."""
+    with path.open("rb") as fh:
+        if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
+            raise InvalidCollection("not an SQLite database")
+    try:
+        con = connect(path, wal=False)
+        try:
+            rows = con.execute("select ver from col").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise InvalidCollection(f"cannot read col: {exc}") from exc
+    if len(rows) != 1 or not isinstance(rows[0][0], int):
+        raise InvalidCollection("col must have one row")
+    return int(rows[0][0])
+
+
 def check_upload(path: Path) -> None:
     """Raise InvalidCollection unless ``path`` is a sound schema-18 Anki collection.
 

@@ -9,21 +9,31 @@ from typing import BinaryIO
 from ankisyncd.protocol.messages import UPLOAD_CORRUPT, UPLOAD_OK, UPLOAD_TOO_LARGE
 from ankisyncd.protocol.versions import collection_schema
 from ankisyncd.storage.collection import ensure_collection, prepare_download
-from ankisyncd.storage.upload import InvalidCollection, check_upload, install_upload
+from ankisyncd.storage.schema11 import downgrade, upgrade
+from ankisyncd.storage.upload import InvalidCollection, check_upload, install_upload, schema_version
 
 log = logging.getLogger(__name__)
 
 
-def check_received_upload(staged: Path, size: int, max_bytes: int) -> str | None:
-    """Check an upload written to ``staged``; None if it may be stored, else the client's text."""
+def check_received_upload(
+    staged: Path, size: int, max_bytes: int, scratch: Path
+) -> tuple[str | None, Path]:
+    """Check an upload written to ``staged``.
+
+    Returns (None, file to store) when it may be stored, else (the client's text, staged).
+    A schema-11 upload from a legacy client is upgraded into ``scratch`` first.
+    """
     if size >= max_bytes:
-        return UPLOAD_TOO_LARGE
+        return UPLOAD_TOO_LARGE, staged
     try:
+        if schema_version(staged) == 11:
+            upgrade(staged, scratch)
+            staged = scratch
         check_upload(staged)
     except InvalidCollection as exc:
         log.info("upload refused: %s", exc)
-        return UPLOAD_CORRUPT
-    return None
+        return UPLOAD_CORRUPT, staged
+    return None, staged
 
 
 def store_upload(staged: Path, target: Path) -> str:
@@ -35,7 +45,5 @@ def store_upload(staged: Path, target: Path) -> str:
 
 def download(target: Path, version: int) -> tuple[BinaryIO, int]:
     """Bump usn and mod, then return the collection's bytes in the schema ``version`` expects."""
-    if collection_schema(version) != 18:
-        raise NotImplementedError("schema-11 downloads for legacy clients")
     ensure_collection(target)
-    return prepare_download(target)
+    return prepare_download(target, downgrade if collection_schema(version) == 11 else None)
