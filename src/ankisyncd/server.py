@@ -35,8 +35,8 @@ from ankisyncd.protocol.normal import (
     UnchunkedChanges,
 )
 from ankisyncd.storage.collection import (
+    CollectionReader,
     ensure_collection,
-    read_state,
     remove_database,
     remove_temp_files,
     temp_file,
@@ -67,12 +67,15 @@ class UserState:
     folder: Path
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     session: SyncSession | None = None
+    reader: CollectionReader = field(init=False)
     # Media has its own lock: media requests never wait for, or disturb, a collection sync.
     media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    media: MediaStore = field(init=False)
+    media_usn: int | None = None  # cached; only this process changes it
 
-    @property
-    def media(self) -> MediaStore:
-        return MediaStore(self.folder)
+    def __post_init__(self) -> None:
+        self.media = MediaStore(self.folder)
+        self.reader = CollectionReader(self.collection)
 
     @property
     def collection(self) -> Path:
@@ -135,15 +138,16 @@ class SyncServer:
         state = self._user(user)
         async with state.lock:
             await state.abort_session()
-            await in_thread(ensure_collection, state.collection)
-            stored = await in_thread(read_state, state.collection)
+            stored = await in_thread(state.reader.state)
         media_usn = await self.media_usn(user)
         return build_meta(stored, req, media_usn, self.max_decompressed_bytes)
 
     async def media_usn(self, user: UserName) -> int:
         state = self._user(user)
-        async with state.media_lock:
-            return await in_thread(state.media.last_usn)
+        if state.media_usn is None:
+            async with state.media_lock:
+                state.media_usn = await in_thread(state.media.last_usn)
+        return state.media_usn
 
     async def media_begin(self, user: UserName) -> int:
         return await self.media_usn(user)
@@ -164,7 +168,9 @@ class SyncServer:
                     await in_thread(fh.write, data)
                 fh.seek(0)
                 async with state.media_lock:
-                    return await in_thread(self._apply_media_upload, state, fh)
+                    processed, usn = await in_thread(self._apply_media_upload, state, fh)
+                    state.media_usn = usn
+                    return processed, usn
         finally:
             await in_thread(staged.unlink, True)
 
@@ -277,6 +283,7 @@ class SyncServer:
                 return problem
             async with state.lock:
                 await state.abort_session()
+                await in_thread(state.reader.close)
                 return await in_thread(full.store_upload, checked, state.collection)
         finally:
             await in_thread(remove_database, staged)
@@ -287,4 +294,5 @@ class SyncServer:
         state = self._user(user)
         async with state.lock:
             await state.abort_session()
+            await in_thread(state.reader.close)
             return await in_thread(full.download, state.collection, version)

@@ -137,9 +137,15 @@ class ServerProcess:
 
 
 def hash_tree(root: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``root`` (SQLite's volatile ``-shm`` index excepted)."""
+    """SHA-256 of every file under ``root``.
+
+    Left out: SQLite's ``-shm`` index (shared memory, not data) and empty ``-wal`` files,
+    which exist while a connection is open and hold nothing.
+    """
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.name.endswith("-shm")
+        if p.is_file()
+        and not p.name.endswith("-shm")
+        and not (p.name.endswith("-wal") and p.stat().st_size == 0)
     }

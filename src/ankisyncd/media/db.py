@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ankisyncd.media.names import media_path
-from ankisyncd.storage.sqlite import connect
+from ankisyncd.storage.sqlite import connect, use_wal
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 4
@@ -52,20 +52,25 @@ class MediaStore:
         self.folder = folder
         self.media_dir = folder / "media"
         self.db_path = folder / "media.db"
+        self._ready = False  # schema checked and the pending table present
 
     @contextmanager
     def open(self) -> Iterator[sqlite3.Connection]:
         """A connection to a ready database, with interrupted changes finished first."""
-        self.media_dir.mkdir(parents=True, exist_ok=True)
+        if not self._ready:
+            self.media_dir.mkdir(parents=True, exist_ok=True)
         con = connect(self.db_path)
         try:
-            version = con.execute("pragma user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                raise sqlite3.DatabaseError(f"media.db version {version} is not supported")
-            if version == 0:
-                con.executescript(_SCHEMA)
-                con.execute(f"pragma user_version = {SCHEMA_VERSION}")
-            con.executescript(_PENDING)
+            if not self._ready:
+                version = con.execute("pragma user_version").fetchone()[0]
+                if version not in (0, SCHEMA_VERSION):
+                    raise sqlite3.DatabaseError(f"media.db version {version} is not supported")
+                if version == 0:
+                    use_wal(con)
+                    con.executescript(_SCHEMA)
+                    con.execute(f"pragma user_version = {SCHEMA_VERSION}")
+                con.executescript(_PENDING)
+                self._ready = True
             self.finish_pending(con)
             yield con
         finally:

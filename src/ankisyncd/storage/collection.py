@@ -93,9 +93,11 @@ def ensure_collection(path: Path) -> None:
         staging.unlink(missing_ok=True)
 
 
-def read_state(path: Path) -> CollectionState:
-    """Read mod, scm, usn, emptiness and scheduler facts of the collection at ``path``."""
-    con = connect(path)
+def read_state(path: Path, con: sqlite3.Connection | None = None) -> CollectionState:
+    """Read mod, scm, usn, emptiness and scheduler facts of the collection at ``path``
+    (through ``con`` when the caller keeps a connection open)."""
+    own = con is None
+    con = connect(path) if con is None else con
     try:
         modified, schema_modified, usn = con.execute("select mod, scm, usn from col").fetchone()
         empty = con.execute("select not exists (select 1 from cards)").fetchone()[0] == 1
@@ -105,7 +107,8 @@ def read_state(path: Path) -> CollectionState:
             ).fetchall()
         )
     finally:
-        con.close()
+        if own:
+            con.close()
     sched_ver = _json_value(config.get("schedVer"))
     offset = _json_value(config.get("creationOffset"))
     return CollectionState(
@@ -117,6 +120,29 @@ def read_state(path: Path) -> CollectionState:
         has_creation_offset=isinstance(offset, int) and not isinstance(offset, bool),
         file_size=path.stat().st_size,
     )
+
+
+class CollectionReader:
+    """Reads a user's collection state through one connection kept open between requests.
+
+    ``close`` must be called before the file is replaced or copied for a download.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._con: sqlite3.Connection | None = None
+
+    def state(self) -> CollectionState:
+        """The collection's state, creating the stock collection for a new user."""
+        if self._con is None:
+            ensure_collection(self.path)
+            self._con = connect(self.path)
+        return read_state(self.path, self._con)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
 
 def _json_value(raw: bytes | None) -> object:

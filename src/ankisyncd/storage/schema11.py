@@ -116,7 +116,7 @@ def upgrade(legacy: Path, target: Path) -> None:
     collection's usn, never with -1, so the next normal sync's sanity check cannot fail.
     Raises InvalidCollection when the legacy file cannot be read.
     """
-    source = connect(legacy, wal=False)
+    source = connect(legacy)
     try:
         col = _read_legacy(source)
     finally:

@@ -14,7 +14,7 @@ def unicase(a: str, b: str) -> int:
     return (fa > fb) - (fa < fb)
 
 
-def connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:
+def connect(path: Path) -> sqlite3.Connection:
     """Open ``path`` in autocommit mode (explicit transactions) with the ``unicase`` collation."""
     con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
@@ -22,12 +22,15 @@ def connect(path: Path, *, wal: bool = True) -> sqlite3.Connection:
         con.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
         # Uploaded files are untrusted: never run functions named in their schema.
         con.execute("pragma trusted_schema = off")
-        if wal:
-            con.execute("pragma journal_mode = wal")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def use_wal(con: sqlite3.Connection) -> None:
+    """Switch a newly created database to WAL; the mode is kept in the file from then on."""
+    con.execute("pragma journal_mode = wal")
 
 
 def checkpoint_and_close(con: sqlite3.Connection) -> None:

@@ -90,7 +90,7 @@ def schema_version(path: Path) -> int:
         if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
             raise InvalidCollection("not an SQLite database")
     try:
-        con = connect(path, wal=False)
+        con = connect(path)
         try:
             rows = con.execute("select ver from col").fetchall()
         finally:
@@ -112,7 +112,7 @@ def check_upload(path: Path) -> None:
         if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
             raise InvalidCollection("not an SQLite database")
     try:
-        con = connect(path, wal=False)
+        con = connect(path)
     except sqlite3.Error as exc:
         raise InvalidCollection(f"cannot open: {exc}") from exc
     try:

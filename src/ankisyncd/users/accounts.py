@@ -38,6 +38,9 @@ class Accounts:
         self.store = store
         self.env_accounts = env_accounts
         self._env_by_key = {key_digest(a.host_key): a.name for a in env_accounts.values()}
+        # Known host keys, dropped whenever the auth database changes underneath.
+        self._known: dict[str, str] = {}
+        self._version = -1
 
     @classmethod
     def build(cls, auth_db: Path, env_users: list[tuple[str, str, bool, str]]) -> Accounts:
@@ -77,10 +80,18 @@ class Accounts:
         """The user a host key belongs to, or None."""
         if not key:
             return None
-        name = self._env_by_key.get(key_digest(key))
+        digest = key_digest(key)
+        name = self._env_by_key.get(digest)
         if name is not None:
             return name
-        name = self.store.user_for_key(key)
-        if name is not None and name in self.env_accounts:
-            return None  # the variables own this name; database keys for it do not count
+        version = self.store.data_version()
+        if version != self._version:
+            self._known.clear()
+            self._version = version
+        name = self._known.get(digest)
+        if name is None:
+            name = self.store.user_for_key(key)
+            if name is None or name in self.env_accounts:
+                return None  # the variables own such a name; database keys do not count
+            self._known[digest] = name
         return name

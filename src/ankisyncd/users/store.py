@@ -1,12 +1,13 @@
 """The auth database: users with argon2id hashes, and the host keys issued to their devices.
 
-Every call opens its own short connection, so ``ankisyncd user ...`` in another process
-changes what a running server sees at once, with no restart.
+``ankisyncd user ...`` in another process changes what a running server sees at once, with
+no restart: SQLite's ``data_version`` tells the server when another process wrote.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from ankisyncd.errors import UserError
 from ankisyncd.storage.paths import check_username
-from ankisyncd.storage.sqlite import connect
+from ankisyncd.storage.sqlite import connect, use_wal
 from ankisyncd.users.hashing import hash_password
 from ankisyncd.users.hostkey import key_digest
 
@@ -45,23 +46,38 @@ class UserRecord:
 
 
 class UserStore:
-    """Users and host keys in one SQLite file."""
+    """Users and host keys in one SQLite file, through one connection used by one thread at
+    a time."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._con: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = connect(self.path)
-        try:
-            con.execute("pragma foreign_keys = on")
-            if con.execute("pragma user_version").fetchone()[0] != SCHEMA_VERSION:
-                con.executescript(_SCHEMA)
-                con.execute(f"pragma user_version = {SCHEMA_VERSION}")
-            yield con
-        finally:
-            con.close()
+        with self._lock:
+            if self._con is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                con = connect(self.path)
+                con.execute("pragma foreign_keys = on")
+                if con.execute("pragma user_version").fetchone()[0] != SCHEMA_VERSION:
+                    use_wal(con)
+                    con.executescript(_SCHEMA)
+                    con.execute(f"pragma user_version = {SCHEMA_VERSION}")
+                self._con = con
+            yield self._con
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process) has written."""
+        with self._db() as con:
+            return int(con.execute("pragma data_version").fetchone()[0])
 
     def add(self, name: str, password: str) -> None:
         check_username(name)
