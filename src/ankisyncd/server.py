@@ -36,6 +36,7 @@ from ankisyncd.protocol.normal import (
 )
 from ankisyncd.storage.collection import (
     CollectionReader,
+    CollectionState,
     ensure_collection,
     remove_database,
     remove_temp_files,
@@ -72,10 +73,21 @@ class UserState:
     media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     media: MediaStore = field(init=False)
     media_usn: int | None = None  # cached; only this process changes it
+    _state: tuple[object, CollectionState] | None = None
 
     def __post_init__(self) -> None:
         self.media = MediaStore(self.folder)
         self.reader = CollectionReader(self.collection)
+
+    async def collection_state(self) -> CollectionState:
+        """What ``meta`` reports, read again only when the collection's files have changed."""
+        stamp = self.reader.file_stamp()
+        if self._state is None or self._state[0] != stamp:
+            self._state = (stamp, await in_thread(self.reader.state))
+        return self._state[1]
+
+    def collection_changed(self) -> None:
+        self._state = None
 
     @property
     def collection(self) -> Path:
@@ -123,7 +135,9 @@ class SyncServer:
 
     async def authenticate(self, host_key: str) -> UserName:
         """Map a host key to its user, or raise AuthFailed."""
-        name = await in_thread(self.accounts.user_for_key, host_key)
+        name = self.accounts.cached_user(host_key)
+        if name is None:
+            name = await in_thread(self.accounts.user_for_key, host_key)
         if name is None:
             raise AuthFailed("invalid hkey")
         return UserName(name)
@@ -138,7 +152,7 @@ class SyncServer:
         state = self._user(user)
         async with state.lock:
             await state.abort_session()
-            stored = await in_thread(state.reader.state)
+            stored = await state.collection_state()
         media_usn = await self.media_usn(user)
         return build_meta(stored, req, media_usn, self.max_decompressed_bytes)
 
@@ -262,6 +276,7 @@ class SyncServer:
                 raise BadRequest(f"{step.__name__} failed: {exc}") from exc
             if end:
                 state.session = None
+                state.collection_changed()
             return result
 
     async def upload(self, user: UserName, body: BodyStream) -> str:
@@ -284,6 +299,7 @@ class SyncServer:
             async with state.lock:
                 await state.abort_session()
                 await in_thread(state.reader.close)
+                state.collection_changed()
                 return await in_thread(full.store_upload, checked, state.collection)
         finally:
             await in_thread(remove_database, staged)
@@ -295,4 +311,5 @@ class SyncServer:
         async with state.lock:
             await state.abort_session()
             await in_thread(state.reader.close)
+            state.collection_changed()
             return await in_thread(full.download, state.collection, version)

@@ -96,9 +96,12 @@ class ZstdBody:
         return out
 
 
+_compressor = zstandard.ZstdCompressor()  # used only on the event loop's thread
+
+
 def compress(body: bytes) -> bytes:
     """One zstd frame holding ``body``."""
-    return zstandard.ZstdCompressor().compress(body)
+    return _compressor.compress(body)
 
 
 def compress_file(fh: BinaryIO) -> Iterator[bytes]:

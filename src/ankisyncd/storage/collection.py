@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from ankisyncd.storage.sqlite import checkpoint_and_close, connect
+from ankisyncd.storage.sqlite import checkpoint_and_close, connect, file_stamp
 
 # The stock empty collection the official server creates for a new user (scripts/).
 TEMPLATE = Path(__file__).with_name("empty.anki2")
@@ -143,6 +143,9 @@ class CollectionReader:
         if self._con is not None:
             self._con.close()
             self._con = None
+
+    def file_stamp(self) -> tuple[object, ...]:
+        return file_stamp(self.path)
 
 
 def _json_value(raw: bytes | None) -> object:

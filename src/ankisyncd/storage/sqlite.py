@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -26,6 +27,19 @@ def connect(path: Path) -> sqlite3.Connection:
         con.close()
         raise
     return con
+
+
+def file_stamp(path: Path) -> tuple[object, ...]:
+    """Changes whenever a database file or its WAL is written or replaced (by any process)."""
+    stamp: list[object] = []
+    for suffix in ("", "-wal"):
+        try:
+            st = os.stat(f"{path}{suffix}")
+        except OSError:
+            stamp.append(None)
+        else:
+            stamp.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(stamp)
 
 
 def use_wal(con: sqlite3.Connection) -> None:

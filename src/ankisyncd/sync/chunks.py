@@ -54,13 +54,15 @@ def apply_chunk(session: SyncSession, chunk: Chunk) -> None:
         " values (?,?,?,?,?,?,?,?,?)",
         [(r[0], r[1], usn, *r[3:]) for r in chunk.revlog],
     )
-    cards = [(*c[:5], usn, *c[6:]) for c in chunk.cards if _wins(session, "cards", c[0], c[4])]
+    stored = _stored(session, "cards", [c[0] for c in chunk.cards])
+    cards = [(*c[:5], usn, *c[6:]) for c in chunk.cards if _wins(session, stored, c[0], c[4])]
     con.executemany(
         f"insert or replace into cards ({_COLUMNS['cards']})"
         " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         cards,
     )
-    notes = [_prepare_note(session, n) for n in chunk.notes if _wins(session, "notes", n[0], n[3])]
+    stored = _stored(session, "notes", [n[0] for n in chunk.notes])
+    notes = [_prepare_note(session, n) for n in chunk.notes if _wins(session, stored, n[0], n[3])]
     con.executemany(
         "insert or replace into notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags,"
         " data) values (?,?,?,?,?,?,?,?,?,0,'')",
@@ -68,11 +70,23 @@ def apply_chunk(session: SyncSession, chunk: Chunk) -> None:
     )
 
 
-def _wins(session: SyncSession, table: str, oid: int, mod: int) -> bool:
+def _stored(session: SyncSession, table: str, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """usn and mod of the rows of ``table`` with these ids."""
+    found: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        for oid, usn, mod in session.con.execute(
+            f"select id, usn, mod from {table} where id in ({','.join('?' * len(part))})", part
+        ):
+            found[oid] = (usn, mod)
+    return found
+
+
+def _wins(session: SyncSession, stored: dict[int, tuple[int, int]], oid: int, mod: int) -> bool:
     """An incoming row replaces ours unless ours changed since the client's last sync and is
     at least as new (on a tie, each side keeps its own copy, as the official server does)."""
-    stored = session.con.execute(f"select usn, mod from {table} where id = ?", (oid,)).fetchone()
-    return stored is None or stored[0] < session.client_usn or stored[1] < mod
+    ours = stored.get(oid)
+    return ours is None or ours[0] < session.client_usn or ours[1] < mod
 
 
 def _notetype(session: SyncSession, ntid: int) -> tuple[int, int]:

@@ -7,11 +7,13 @@ from ``SYNC_USERn`` variables. A name defined in both is taken from the variable
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ankisyncd.errors import ConfigError, UserError
 from ankisyncd.storage.paths import check_username
+from ankisyncd.storage.sqlite import file_stamp
 from ankisyncd.users.hashing import (
     burn_verification,
     check_phc,
@@ -22,6 +24,8 @@ from ankisyncd.users.hostkey import key_digest, new_host_key, official_host_key
 from ankisyncd.users.store import UserStore
 
 log = logging.getLogger(__name__)
+# How long a host key confirmed from the database is trusted without asking SQLite again.
+RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,11 @@ class Accounts:
         self.store = store
         self.env_accounts = env_accounts
         self._env_by_key = {key_digest(a.host_key): a.name for a in env_accounts.values()}
-        # Known host keys, dropped whenever the auth database changes underneath.
+        # Host keys seen recently, dropped whenever the auth database changes underneath.
         self._known: dict[str, str] = {}
         self._version = -1
+        self._stamp: tuple[object, ...] = ()
+        self._checked_at = 0.0
 
     @classmethod
     def build(cls, auth_db: Path, env_users: list[tuple[str, str, bool, str]]) -> Accounts:
@@ -76,6 +82,22 @@ class Accounts:
         self.store.remember_key(name, key)
         return key
 
+    def cached_user(self, key: str) -> str | None:
+        """A recently confirmed user for ``key``, without touching SQLite (None: look it up).
+
+        Cheap enough for the event loop. An entry is trusted while the database files are
+        unchanged and for at most ``RECHECK_SECONDS`` after the last real check.
+        """
+        digest = key_digest(key)
+        name = self._env_by_key.get(digest)
+        if name is not None or not key:
+            return name
+        if time.monotonic() - self._checked_at > RECHECK_SECONDS:
+            return None
+        if file_stamp(self.store.path) != self._stamp:
+            return None
+        return self._known.get(digest)
+
     def user_for_key(self, key: str) -> str | None:
         """The user a host key belongs to, or None."""
         if not key:
@@ -84,10 +106,12 @@ class Accounts:
         name = self._env_by_key.get(digest)
         if name is not None:
             return name
+        stamp = file_stamp(self.store.path)
         version = self.store.data_version()
-        if version != self._version:
+        if version != self._version or stamp != self._stamp:
             self._known.clear()
-            self._version = version
+            self._version, self._stamp = version, stamp
+        self._checked_at = time.monotonic()
         name = self._known.get(digest)
         if name is None:
             name = self.store.user_for_key(key)
