@@ -235,6 +235,9 @@ class Bench:
             client.close()
 
     def w2_full_download(self, server: Server, meter: Meter) -> None:
+        uploader = Client(self.folder("w2-up"), server, 0, self.big)
+        uploader.full(upload=True)
+        uploader.close()
         client = Client(self.folder("w2"), server, 0)
         try:
             meter(lambda: client.full(upload=False))

@@ -38,6 +38,7 @@ from ankisyncd.storage.collection import (
     CollectionReader,
     CollectionState,
     ensure_collection,
+    open_temp_file,
     remove_database,
     remove_temp_files,
     temp_file,
@@ -193,7 +194,7 @@ class SyncServer:
             return upload_changes(
                 state.media,
                 fh,
-                lambda: temp_file(state.folder, "media"),
+                lambda: open_temp_file(state.folder, "media"),
                 self.max_decompressed_bytes,
             )
         except (BadZip, BadName) as exc:

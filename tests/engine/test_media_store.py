@@ -14,7 +14,7 @@ from ankisyncd.media.db import MediaStore
 from ankisyncd.media.names import BadName, check_name
 from ankisyncd.media.upload import upload_changes
 from ankisyncd.media.zip import BadZip
-from ankisyncd.storage.collection import temp_file
+from ankisyncd.storage.collection import open_temp_file, temp_file
 
 
 def _zip(entries: list[tuple[str, bytes | None]]) -> io.BytesIO:
@@ -31,7 +31,7 @@ def _zip(entries: list[tuple[str, bytes | None]]) -> io.BytesIO:
 
 
 def _upload(store: MediaStore, entries: list[tuple[str, bytes | None]]) -> tuple[int, int]:
-    return upload_changes(store, _zip(entries), lambda: temp_file(store.folder, "m"), 1 << 30)
+    return upload_changes(store, _zip(entries), lambda: open_temp_file(store.folder, "m"), 1 << 30)
 
 
 def test_upload_then_delete(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_rejected_zip_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(BadName):
         _upload(store, [("fine.txt", b"x"), ("../evil", b"y")])
     with pytest.raises(BadZip):
-        upload_changes(store, io.BytesIO(b"junk"), lambda: temp_file(tmp_path, "m"), 1 << 30)
+        upload_changes(store, io.BytesIO(b"junk"), lambda: open_temp_file(tmp_path, "m"), 1 << 30)
     assert store.last_usn() == 1
     assert sorted(p.name for p in store.media_dir.iterdir()) == ["keep.txt"]
     assert not list(tmp_path.glob(".ankisyncd-tmp-*"))

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from ankisyncd.media.db import MediaStore
-from ankisyncd.media.zip import UploadEntry, read_upload
+from ankisyncd.media.zip import TempMaker, UploadEntry, read_upload
 
 
 def upload_changes(
-    store: MediaStore, source: BinaryIO, make_temp: Callable[[], Path], max_total: int
+    store: MediaStore, source: BinaryIO, make_temp: TempMaker, max_total: int
 ) -> tuple[int, int]:
     """Apply the zip in ``source``; returns (entries processed, media usn afterwards)."""
     entries = read_upload(source, make_temp, max_total)

@@ -9,6 +9,7 @@ import os
 import shutil
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -19,6 +20,8 @@ MAX_ENTRIES = 25
 MAX_META_BYTES = 50 * 1024
 MAX_FILE_BYTES = 100 * 1024 * 1024
 COPY_CHUNK = 1 << 20
+IN_MEMORY_BYTES = 4 << 20
+_writer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="media-write")
 
 
 class BadZip(ValueError):
@@ -33,15 +36,19 @@ class UploadEntry:
     size: int
 
 
-def read_upload(
-    source: BinaryIO, make_temp: Callable[[], Path], max_total: int
-) -> list[UploadEntry]:
+TempMaker = Callable[[], tuple[BinaryIO, Path]]
+
+
+def read_upload(source: BinaryIO, make_temp: TempMaker, max_total: int) -> list[UploadEntry]:
     """Check an upload zip and copy each added file to a temporary file.
 
     Raises BadZip (or BadName) before anything is stored. The caller removes the temporary
     files of the returned entries that it does not move into place.
     """
     entries: list[UploadEntry] = []
+    # Small files are read (and their CRC checked) first, then written out in parallel:
+    # creating and syncing files is what an upload batch spends its time on.
+    small: dict[int, tuple[str, bytes]] = {}
     try:
         with zipfile.ZipFile(source) as archive:
             plan = _read_meta(archive)
@@ -54,7 +61,20 @@ def read_upload(
                 total += info.file_size
                 if total > max_total:
                     raise BadZip("upload exceeds the size limit")
-                entries.append(_extract(archive, info, name, make_temp))
+                if info.file_size <= IN_MEMORY_BYTES:
+                    small[len(entries)] = (name, _read_small(archive, info))
+                    entries.append(UploadEntry(name, None, b"", 0))  # filled in below
+                else:
+                    entries.append(_extract(archive, info, name, make_temp))
+        futures = {i: _writer.submit(_write, item, make_temp) for i, item in small.items()}
+        failure: BaseException | None = None
+        for index, future in futures.items():
+            try:
+                entries[index] = future.result()
+            except BaseException as exc:  # the others still finish; all are discarded below
+                failure = failure or exc
+        if failure is not None:
+            raise failure
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
         _discard(entries)
         raise BadZip(f"bad zip: {exc}") from exc
@@ -62,6 +82,28 @@ def read_upload(
         _discard(entries)
         raise
     return entries
+
+
+def _read_small(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    with archive.open(info) as src:
+        data = src.read(info.file_size + 1)  # to the end: zipfile checks the CRC-32
+    if len(data) != info.file_size:
+        raise BadZip("member is not the size it says")
+    return data
+
+
+def _write(item: tuple[str, bytes], make_temp: TempMaker) -> UploadEntry:
+    name, data = item
+    dst, temp = make_temp()
+    try:
+        with dst:
+            dst.write(data)
+            dst.flush()
+            os.fsync(dst.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return UploadEntry(name, temp, hashlib.sha1(data).digest(), len(data))
 
 
 def _discard(entries: list[UploadEntry]) -> None:
@@ -116,13 +158,13 @@ def _member(archive: zipfile.ZipFile, member: str) -> zipfile.ZipInfo:
 
 
 def _extract(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, make_temp: Callable[[], Path]
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, make_temp: TempMaker
 ) -> UploadEntry:
-    temp = make_temp()
+    dst, temp = make_temp()
     digest, size = hashlib.sha1(), 0
     try:
         # Reading to the end makes zipfile check the member's CRC-32.
-        with archive.open(info) as src, temp.open("wb") as dst:
+        with archive.open(info) as src, dst:
             while chunk := src.read(COPY_CHUNK):
                 size += len(chunk)
                 if size > info.file_size:

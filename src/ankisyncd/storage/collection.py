@@ -50,9 +50,15 @@ def day_start(now: datetime) -> int:
 
 def temp_file(folder: Path, purpose: str) -> Path:
     """Create an empty temporary file in ``folder`` (same filesystem, so it can be renamed)."""
+    fh, path = open_temp_file(folder, purpose)
+    fh.close()
+    return path
+
+
+def open_temp_file(folder: Path, purpose: str) -> tuple[BinaryIO, Path]:
+    """Create a temporary file in ``folder`` and return it open for writing, with its path."""
     fd, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{purpose}-", dir=folder)
-    os.close(fd)
-    return Path(name)
+    return os.fdopen(fd, "wb"), Path(name)
 
 
 def remove_temp_files(folder: Path) -> int:
