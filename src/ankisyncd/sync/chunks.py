@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
+
 from ankisyncd.protocol.normal import Chunk, NoteRow
 from ankisyncd.storage.legacy import schemas
 from ankisyncd.storage.legacy.proto import decode
@@ -56,17 +59,33 @@ def apply_chunk(session: SyncSession, chunk: Chunk) -> None:
     )
     stored = _stored(session, "cards", [c[0] for c in chunk.cards])
     cards = [(*c[:5], usn, *c[6:]) for c in chunk.cards if _wins(session, stored, c[0], c[4])]
-    con.executemany(
-        f"insert or replace into cards ({_COLUMNS['cards']})"
-        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        cards,
-    )
+    _upsert(con, "cards", _COLUMNS["cards"].split(", "), cards, stored)
     stored = _stored(session, "notes", [n[0] for n in chunk.notes])
     notes = [_prepare_note(session, n) for n in chunk.notes if _wins(session, stored, n[0], n[3])]
+    _upsert(con, "notes", _NOTE_COLUMNS, notes, stored)
+
+
+_NOTE_COLUMNS = ["id", "guid", "mid", "mod", "usn", "tags", "flds", "sfld", "csum", "flags", "data"]
+
+
+def _upsert(
+    con: sqlite3.Connection,
+    table: str,
+    columns: list[str],
+    rows: Sequence[tuple[object, ...]],
+    stored: dict[int, tuple[int, int]],
+) -> None:
+    """Update the rows that exist (cheaper than replacing: only changed indexes are touched)
+    and insert the others."""
+    if table == "notes":
+        rows = [(*r, 0, "") for r in rows]  # flags and data are always 0 and ""
+    existing = [(*r[1:], r[0]) for r in rows if r[0] in stored]
+    new = [r for r in rows if r[0] not in stored]
+    assignments = ", ".join(f"{c} = ?" for c in columns[1:])
+    con.executemany(f"update {table} set {assignments} where id = ?", existing)
     con.executemany(
-        "insert or replace into notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags,"
-        " data) values (?,?,?,?,?,?,?,?,?,0,'')",
-        notes,
+        f"insert into {table} ({', '.join(columns)}) values ({','.join('?' * len(columns))})",
+        new,
     )
 
 
