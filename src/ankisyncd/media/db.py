@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ankisyncd.media.names import media_path
+from ankisyncd.storage.collection import fsync_dir
 from ankisyncd.storage.sqlite import connect, use_wal
 
 log = logging.getLogger(__name__)
@@ -103,14 +104,6 @@ class MediaStore:
                 continue
             done.append((seq,))
         if done:
-            _fsync_dir(self.media_dir)
+            fsync_dir(self.media_dir)
             con.executemany("delete from ankisyncd_pending where seq = ?", done)
         return waiting
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -18,34 +18,13 @@ from typing import Any
 from ankisyncd.storage.collection import TEMPLATE
 from ankisyncd.storage.legacy.deck import deck_from_legacy, deck_to_legacy
 from ankisyncd.storage.legacy.deckconfig import deck_config_from_legacy, deck_config_to_legacy
-from ankisyncd.storage.legacy.notetype import notetype_from_legacy, notetype_to_legacy
+from ankisyncd.storage.legacy.notetype import notetype_from_legacy, read_notetypes
 from ankisyncd.storage.legacy.values import LegacyFormatError
 from ankisyncd.storage.sqlite import connect
-from ankisyncd.storage.upload import COL_COLUMNS, InvalidCollection
+from ankisyncd.storage.upload import COL_COLUMNS, SCHEMA_18_TABLES, InvalidCollection
 
 LEGACY_TABLES = {
-    "notes": ("id", "guid", "mid", "mod", "usn", "tags", "flds", "sfld", "csum", "flags", "data"),
-    "cards": (
-        "id",
-        "nid",
-        "did",
-        "ord",
-        "mod",
-        "usn",
-        "type",
-        "queue",
-        "due",
-        "ivl",
-        "factor",
-        "reps",
-        "lapses",
-        "left",
-        "odue",
-        "odid",
-        "flags",
-        "data",
-    ),
-    "revlog": ("id", "cid", "usn", "ease", "ivl", "lastIvl", "factor", "time", "type"),
+    **{t: SCHEMA_18_TABLES[t] for t in ("notes", "cards", "revlog")},
     "graves": ("usn", "oid", "type"),
 }
 SCHEMA_18_ONLY_TABLES = (
@@ -76,15 +55,12 @@ def downgrade(path: Path) -> None:
             "drop table graves18",
         ):
             con.execute(statement)
-        models = {}
-        for row in con.execute("select id, name, mtime_secs, usn, config from notetypes"):
-            fields = con.execute(
-                "select name, config from fields where ntid = ? order by ord", (row[0],)
-            ).fetchall()
-            templates = con.execute(
-                "select name, config from templates where ntid = ? order by ord", (row[0],)
-            ).fetchall()
-            models[str(row[0])] = notetype_to_legacy(row, fields, templates)
+        models = {
+            str(model["id"]): model
+            for model in read_notetypes(
+                con, "select id, name, mtime_secs, usn, config from notetypes"
+            )
+        }
         decks = {
             str(row[0]): deck_to_legacy(row)
             for row in con.execute("select id, name, mtime_secs, usn, common, kind from decks")

@@ -16,7 +16,7 @@ from ankisyncd.storage.legacy.deckconfig import (
     deck_config_from_legacy,
     deck_config_to_legacy,
 )
-from ankisyncd.storage.legacy.notetype import NotetypeRows, notetype_from_legacy, notetype_to_legacy
+from ankisyncd.storage.legacy.notetype import NotetypeRows, notetype_from_legacy, read_notetypes
 from ankisyncd.storage.legacy.values import LegacyFormatError
 from ankisyncd.sync.session import SyncSession
 
@@ -67,17 +67,9 @@ def apply_changes(session: SyncSession, incoming: ParsedChanges) -> UnchunkedCha
 
 def collect_changes(session: SyncSession) -> UnchunkedChanges:
     con, since = session.con, session.client_usn
-    notetypes = []
-    for row in con.execute(
-        "select id, name, mtime_secs, usn, config from notetypes where usn >= ?", (since,)
-    ).fetchall():
-        fields = con.execute(
-            "select name, config from fields where ntid = ? order by ord", (row[0],)
-        ).fetchall()
-        templates = con.execute(
-            "select name, config from templates where ntid = ? order by ord", (row[0],)
-        ).fetchall()
-        notetypes.append(notetype_to_legacy(row, fields, templates))
+    notetypes = read_notetypes(
+        con, "select id, name, mtime_secs, usn, config from notetypes where usn >= ?", since
+    )
     decks = [
         deck_to_legacy(row)
         for row in con.execute(

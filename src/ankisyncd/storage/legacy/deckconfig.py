@@ -21,6 +21,7 @@ from ankisyncd.storage.legacy.values import (
     is_str,
     lenient,
     lenient_required,
+    load_other,
     obj_of,
     optional,
     other_bytes,
@@ -234,21 +235,11 @@ def _short(values: list[float]) -> list[float]:
     return [short_f32(v) for v in values]
 
 
-def _load_other(raw: bytes) -> dict[str, Any]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def deck_config_to_legacy(row: tuple[int, str, int, int, bytes]) -> dict[str, Any]:
     """Build the legacy JSON of a ``deck_config`` row."""
     dcid, name, mtime, usn, blob = row
     c = decode(schemas.DECK_CONFIG, blob)
-    other = _load_other(c["other"])
+    other = load_other(c["other"], ())
     extras = {}
     for section, keys in SECTIONS.items():
         value = other.pop(section, {})

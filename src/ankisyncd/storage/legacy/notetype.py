@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,6 +171,20 @@ def _template_from_legacy(value: Any) -> tuple[str, bytes]:
         "other": dump_other(other_bytes(obj, TEMPLATE_KEYS)),
     }
     return required(obj, "name", is_str), encode(schemas.TEMPLATE_CONFIG, config)
+
+
+def read_notetypes(con: sqlite3.Connection, query: str, *args: object) -> list[dict[str, Any]]:
+    """Legacy JSON of the notetypes that ``query`` selects (id, name, mtime_secs, usn, config)."""
+    out = []
+    for row in con.execute(query, args).fetchall():
+        fields = con.execute(
+            "select name, config from fields where ntid = ? order by ord", (row[0],)
+        ).fetchall()
+        templates = con.execute(
+            "select name, config from templates where ntid = ? order by ord", (row[0],)
+        ).fetchall()
+        out.append(notetype_to_legacy(row, fields, templates))
+    return out
 
 
 def notetype_to_legacy(
