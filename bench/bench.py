@@ -445,7 +445,7 @@ def print_row(workload: str, results: dict[tuple[str, str], Result]) -> None:
     a, b = statistics.median(ours.seconds), statistics.median(theirs.seconds)
     cpu_a, cpu_b = statistics.median(ours.cpu), statistics.median(theirs.cpu)
     print(f"{workload} {WORKLOADS[workload][0]}")
-    print(f"   time   ours {a:8.3f}s  official {b:8.3f}s  ratio {a / b:5.2f}")
+    print(f"   time   ours {a * 1000:9.1f}ms official {b * 1000:9.1f}ms ratio {a / b:5.2f}")
     print(
         f"   cpu    ours {cpu_a:8.3f}s  official {cpu_b:8.3f}s  ratio "
         f"{cpu_a / cpu_b if cpu_b else float('nan'):5.2f}"
