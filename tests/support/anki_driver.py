@@ -214,8 +214,11 @@ class Device:
     def modify_media(self, name: str, text: str) -> dict[str, Any]:
         folder = Path(self.col.media.dir())
         (folder / name).write_text(text)
-        # Media is found by the folder's mtime: touch it, as an editor saving a file would.
-        os.utime(folder, (time.time() + 2, time.time() + 2))
+        # The client notices a change by the folder's and the file's mtimes (in seconds), so
+        # move both clearly past the last scan, as an editor saving a while later would.
+        later = time.time() + 5
+        os.utime(folder / name, (later, later))
+        os.utime(folder, (later, later))
         return {}
 
     def media_files(self) -> dict[str, Any]:
