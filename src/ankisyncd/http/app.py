@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import BinaryIO
 
+import anyio.to_thread
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -276,7 +277,7 @@ def build_app(server: SyncServer) -> Starlette:
 def _lifespan(server: SyncServer) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        server.startup()
+        await anyio.to_thread.run_sync(server.startup)  # touches SQLite: not on the loop
         yield
 
     return lifespan
