@@ -26,7 +26,3 @@ class MediaSyncMethod(str, Enum):
     UPLOAD_CHANGES = "uploadChanges"
     DOWNLOAD_FILES = "downloadFiles"
     MEDIA_SANITY = "mediaSanity"
-
-
-# Methods whose body is the raw collection file rather than JSON.
-STREAMED_BODY_METHODS = frozenset({SyncMethod.UPLOAD})
