@@ -364,55 +364,39 @@ def test_deck_configs_round_trip(config: dict[str, Any]) -> None:
     assert once == expected
 
 
-@pytest.mark.parametrize("percent", [29, 57, 80, 85, 90, 95])
-def test_common_desired_retention_percents_survive_float32(percent: int) -> None:
-    """Float64 arithmetic would turn 90 into 89; the official client keeps these."""
-    deck = {
+def _minimal_deck(**values: Any) -> dict[str, Any]:
+    """A normal deck with only the keys the reader requires."""
+    today = [0, 0]
+    return {
         "id": 1,
         "name": "D",
         "usn": 0,
-        "lrnToday": [0, 0],
-        "revToday": [0, 0],
-        "newToday": [0, 0],
-        "timeToday": [0, 0],
+        "lrnToday": today,
+        "revToday": today,
+        "newToday": today,
+        "timeToday": today,
         "collapsed": False,
         "dyn": 0,
         "conf": 1,
-        "desiredRetention": percent,
+        **values,
     }
+
+
+@pytest.mark.parametrize("percent", [29, 57, 80, 85, 90, 95])
+def test_common_desired_retention_percents_survive_float32(percent: int) -> None:
+    """Float64 arithmetic would turn 90 into 89; the official client keeps these."""
+    deck = _minimal_deck(desiredRetention=percent)
     assert deck_to_legacy(_row(deck_from_legacy(deck)))["desiredRetention"] == percent
 
 
 def test_today_counters_from_an_older_day_are_zeroed() -> None:
-    deck = {
-        "id": 1,
-        "name": "D",
-        "usn": 0,
-        "lrnToday": [9, 4],
-        "revToday": [10, 2],
-        "newToday": [10, 1],
-        "timeToday": [10, 100],
-        "collapsed": False,
-        "dyn": 0,
-        "conf": 1,
-    }
+    deck = _minimal_deck(lrnToday=[9, 4], revToday=[10, 2], newToday=[10, 1], timeToday=[10, 100])
     out = deck_to_legacy(_row(deck_from_legacy(deck)))
     assert out["lrnToday"] == [10, 0] and out["revToday"] == [10, 2]
 
 
 def test_deck_names_are_normalised() -> None:
-    deck = {
-        "id": 1,
-        "name": " Spacey ::Child::",
-        "usn": 0,
-        "lrnToday": [0, 0],
-        "revToday": [0, 0],
-        "newToday": [0, 0],
-        "timeToday": [0, 0],
-        "collapsed": False,
-        "dyn": False,
-        "conf": "1",
-    }
+    deck = _minimal_deck(name=" Spacey ::Child::", dyn=False, conf="1")
     assert deck_from_legacy(deck).name == "Spacey\x1fChild\x1fblank"
 
 

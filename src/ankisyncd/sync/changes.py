@@ -92,13 +92,17 @@ def collect_changes(session: SyncSession) -> UnchunkedChanges:
     return changes
 
 
-def _unique_name(session: SyncSession, table: str, oid: int, name: str) -> str:
-    """Append ``+`` until no other row of ``table`` has the name (case-insensitively)."""
+def _unique_name(
+    session: SyncSession, table: str, oid: int, name: str, mtime: int
+) -> tuple[str, int]:
+    """Append ``+`` until no other row of ``table`` has the name (case-insensitively); a
+    renamed object counts as modified now."""
+    unique = name
     while session.con.execute(
-        f"select 1 from {table} where name = ? and id != ?", (name, oid)
+        f"select 1 from {table} where name = ? and id != ?", (unique, oid)
     ).fetchone():
-        name += "+"
-    return name
+        unique += "+"
+    return (name, mtime) if unique == name else (unique, int(time.time()))
 
 
 def _apply_notetypes(session: SyncSession, notetypes: list[NotetypeRows]) -> None:
@@ -115,10 +119,7 @@ def _apply_notetypes(session: SyncSession, notetypes: list[NotetypeRows]) -> Non
             ).fetchone()
             if counts != (len(nt.fields), len(nt.templates)):
                 raise ApplyError(f"notetype {nt.id}: schema changed; a full sync is required")
-        name, mtime = nt.name, nt.mtime
-        unique = _unique_name(session, "notetypes", nt.id, name)
-        if unique != name:
-            name, mtime = unique, int(time.time())
+        name, mtime = _unique_name(session, "notetypes", nt.id, nt.name, nt.mtime)
         con.execute(
             "insert into notetypes (id, name, mtime_secs, usn, config) values (?,?,?,?,?)"
             " on conflict(id) do update set name = excluded.name,"
@@ -143,10 +144,7 @@ def _apply_decks(session: SyncSession, decks: list[DeckRow]) -> None:
         stored = con.execute("select mtime_secs from decks where id = ?", (deck.id,)).fetchone()
         if stored is not None and stored[0] > deck.mtime:
             continue
-        name, mtime = deck.name, deck.mtime
-        unique = _unique_name(session, "decks", deck.id, name)
-        if unique != name:
-            name, mtime = unique, int(time.time())
+        name, mtime = _unique_name(session, "decks", deck.id, deck.name, deck.mtime)
         con.execute(
             "insert into decks (id, name, mtime_secs, usn, common, kind) values (?,?,?,?,?,?)"
             " on conflict(id) do update set name = excluded.name,"
