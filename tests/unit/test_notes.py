@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ankisyncd.sync.notes import (
     clean_fields,
@@ -44,3 +46,15 @@ def test_control_characters_are_removed_but_tab_and_newline_kept() -> None:
 def test_numeric_entities() -> None:
     assert decode_entities("&#65;&#x42;") == "AB"
     assert decode_entities("&#xZZ;") == "&#xZZ;"
+
+
+@given(st.text(alphabet=st.sampled_from("ab <>&;#x1\x1f\x00\t\n\x07img src=\"'"), max_size=40))
+def test_shortcuts_give_the_same_result_as_the_full_rules(text: str) -> None:
+    from ankisyncd.sync import notes
+
+    full = notes._HTML.sub(
+        "", notes._MEDIA_TAG.sub(lambda m: f" {m.group(1) or m.group(2) or m.group(3)} ", text)
+    )
+    assert strip_html_keeping_media_names(text) == decode_entities(full)
+    fields = text.split("\x1f")
+    assert clean_fields(text) == "\x1f".join(notes._FIELD_CONTROL.sub("", f) for f in fields)

@@ -17,6 +17,7 @@ _HTML = re.compile(
 )
 _ENTITY = re.compile(r"&(?:#(\d+);|#[xX]([0-9a-fA-F]+);|([A-Za-z][A-Za-z0-9]*);)?")
 _FIELD_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all but \t and \n
+_ANY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1e\x7f]")  # the same, less the separator
 FIELD_SEPARATOR = "\x1f"
 
 
@@ -56,8 +57,10 @@ def decode_entities(text: str) -> str:
 
 def strip_html_keeping_media_names(html: str) -> str:
     """Text of a field for sorting and checksums: tags gone, media file names kept."""
-    text = _MEDIA_TAG.sub(lambda m: f" {m.group(1) or m.group(2) or m.group(3)} ", html)
-    return decode_entities(_HTML.sub("", text))
+    if "<" in html:  # most fields hold no markup: skip the regular expressions
+        html = _MEDIA_TAG.sub(lambda m: f" {m.group(1) or m.group(2) or m.group(3)} ", html)
+        html = _HTML.sub("", html)
+    return decode_entities(html)
 
 
 def field_checksum(text: str) -> int:
@@ -67,6 +70,8 @@ def field_checksum(text: str) -> int:
 
 def clean_fields(flds: str) -> str:
     """Drop ASCII control characters other than tab, newline and the field separator."""
+    if not _ANY_CONTROL.search(flds):
+        return flds
     return FIELD_SEPARATOR.join(_FIELD_CONTROL.sub("", f) for f in flds.split(FIELD_SEPARATOR))
 
 
