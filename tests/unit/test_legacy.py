@@ -418,40 +418,38 @@ def test_a_broken_deck_config_section_becomes_the_defaults() -> None:
     assert out["new"]["perDay"] == 20 and out["rev"]["perDay"] == 200
 
 
+_NOTETYPE = {
+    "id": 1,
+    "name": "n",
+    "type": 0,
+    "mod": 1,
+    "usn": 0,
+    "sortf": 0,
+    "did": None,
+    "tmpls": [],
+    "flds": [],
+    "css": "",
+}
+
+
 @pytest.mark.parametrize(
     "broken",
     [
         {},
         {"id": 1},
-        {
-            "id": "x",
-            "name": "n",
-            "type": 0,
-            "mod": 1,
-            "usn": 0,
-            "sortf": 0,
-            "did": None,
-            "tmpls": [],
-            "flds": [],
-            "css": "",
-        },
-        {
-            "id": 1,
-            "name": "n",
-            "type": 2,
-            "mod": 1,
-            "usn": 0,
-            "sortf": 0,
-            "did": None,
-            "tmpls": [],
-            "flds": [],
-            "css": "",
-        },
+        {**_NOTETYPE, "id": "x"},
+        {**_NOTETYPE, "type": 2},
+        {k: v for k, v in _NOTETYPE.items() if k != "did"},
     ],
+    ids=["empty", "id-only", "id-not-a-number", "type-2", "no-did"],
 )
 def test_notetypes_breaking_the_reading_rules_are_refused(broken: dict[str, Any]) -> None:
     with pytest.raises(LegacyFormatError):
         notetype_from_legacy(broken)
+
+
+def test_the_minimal_notetype_is_accepted() -> None:
+    assert notetype_from_legacy(dict(_NOTETYPE)).name == "n"
 
 
 @given(st.floats(width=32, allow_nan=False))

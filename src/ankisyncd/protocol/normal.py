@@ -247,7 +247,7 @@ def parse_apply_chunk(body: bytes) -> Chunk:
     return Chunk.from_json(_obj(parse_json(body), "applyChunk").get("chunk"))
 
 
-Counts = tuple[int, int, int, int, int, int, int]  # cards notes revlog graves notetypes decks dconf
+Counts = tuple[int, ...]  # cards, notes, revlog, graves, notetypes, decks, deck configs
 
 
 def parse_sanity_check(body: bytes) -> Counts:
@@ -255,8 +255,7 @@ def parse_sanity_check(body: bytes) -> Counts:
     if len(value) != 8:
         raise BadRequest("invalid json: client counts must have 8 elements")
     _list(value[0], "due counts")
-    counts = tuple(_int(v, U32, "count") for v in value[1:])
-    return counts  # type: ignore[return-value]
+    return tuple(_int(v, U32, "count") for v in value[1:])
 
 
 @dataclass(frozen=True)

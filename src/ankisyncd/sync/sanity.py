@@ -22,7 +22,7 @@ def sanity_check(session: SyncSession, client: Counts) -> SanityCheckResponse:
         response = SanityCheckResponse(False, client, None)
     else:
         counts = tuple(con.execute(f"select count() from {t}").fetchone()[0] for t in COUNTED)
-        server = _without_graves(counts)  # type: ignore[arg-type,unused-ignore]
+        server = _without_graves(counts)
         response = SanityCheckResponse(server == client, client, server)
     if not response.ok:
         session.failed_sanity_check = True
@@ -32,4 +32,4 @@ def sanity_check(session: SyncSession, client: Counts) -> SanityCheckResponse:
 
 def _without_graves(counts: Counts) -> Counts:
     # Old clients may hold duplicate graves, so graves are not compared.
-    return (*counts[:GRAVES], 0, *counts[GRAVES + 1 :])  # type: ignore[return-value]
+    return (*counts[:GRAVES], 0, *counts[GRAVES + 1 :])

@@ -28,10 +28,10 @@ from ankisyncd.storage.legacy.values import (
     num_or_str,
     obj_of,
     optional,
-    other_bytes,
     required,
     required_id,
     short_f32,
+    unknown_keys,
 )
 
 COMMON_KEYS = [
@@ -142,7 +142,7 @@ def deck_from_legacy(value: Any) -> DeckRow:
         "review_studied": studied("revToday"),
         "learning_studied": studied("lrnToday"),
         "milliseconds_studied": days["timeToday"][1],
-        "other": dump_other(other_bytes(obj, [*WRITTEN_KEYS, *DISCARDED_KEYS])),
+        "other": dump_other(unknown_keys(obj, [*WRITTEN_KEYS, *DISCARDED_KEYS])),
     }
     description = optional(obj, "desc", is_str, "")
     markdown = optional(obj, "md", is_bool, False)

@@ -24,10 +24,10 @@ from ankisyncd.storage.legacy.values import (
     load_other,
     obj_of,
     optional,
-    other_bytes,
     required,
     required_id,
     short_f32,
+    unknown_keys,
 )
 
 TOP_KEYS = [
@@ -95,7 +95,7 @@ def _new(value: Any) -> dict[str, Any]:
         "ints": ints,
         "order": lenient_required(obj, "order", in_range(0, 1), 1),
         "perDay": lenient_required(obj, "perDay", U32, 0),
-        "other": other_bytes(obj, NEW_KEYS),
+        "other": unknown_keys(obj, NEW_KEYS),
     }
 
 
@@ -108,7 +108,7 @@ def _rev(value: Any) -> dict[str, Any]:
         "maxIvl": required(obj, "maxIvl", U32),
         "perDay": lenient_required(obj, "perDay", U32, 0),
         "hardFactor": optional(obj, "hardFactor", is_number, 1.2),
-        "other": other_bytes(obj, REV_KEYS),
+        "other": unknown_keys(obj, REV_KEYS),
     }
 
 
@@ -120,7 +120,7 @@ def _lapse(value: Any) -> dict[str, Any]:
         "leechFails": required(obj, "leechFails", U32),
         "minInt": required(obj, "minInt", U32),
         "mult": required(obj, "mult", is_number),
-        "other": other_bytes(obj, LAPSE_KEYS),
+        "other": unknown_keys(obj, LAPSE_KEYS),
     }
 
 
@@ -169,7 +169,7 @@ def deck_config_from_legacy(value: Any) -> DeckConfigRow:
     """Read one deck config; raises LegacyFormatError where the official client would fail."""
     obj = obj_of(value, "deck config")
     new, rev, lapse = (_section(obj, name) for name in ("new", "rev", "lapse"))
-    other = other_bytes(obj, [*TOP_KEYS, "new", "rev", "lapse"])
+    other = unknown_keys(obj, [*TOP_KEYS, "new", "rev", "lapse"])
     for name, section in (("new", new), ("rev", rev), ("lapse", lapse)):
         if section["other"]:
             other[name] = section["other"]

@@ -25,9 +25,9 @@ from ankisyncd.storage.legacy.values import (
     load_other,
     obj_of,
     optional,
-    other_bytes,
     required,
     required_id,
+    unknown_keys,
 )
 
 NOTETYPE_KEYS = [
@@ -121,7 +121,7 @@ def notetype_from_legacy(value: Any) -> NotetypeRows:
         "reqs": reqs,
         "original_stock_kind": optional(obj, "originalStockKind", in_range(0, 1 << 31), 0),
         "original_id": optional(obj, "originalId", _is_opt_i64, None),
-        "other": dump_other(other_bytes(obj, NOTETYPE_KEYS)),
+        "other": dump_other(unknown_keys(obj, NOTETYPE_KEYS)),
     }
     fields = required(obj, "flds", lambda v: isinstance(v, list))
     templates = required(obj, "tmpls", lambda v: isinstance(v, list))
@@ -151,7 +151,7 @@ def _field_from_legacy(value: Any) -> tuple[str, bytes]:
         "id": lenient(obj, "id", _is_opt_i64, None),
         "tag": lenient(obj, "tag", _is_opt_u32, None),
         "prevent_deletion": lenient(obj, "preventDeletion", is_bool, False),
-        "other": dump_other(other_bytes(obj, FIELD_KEYS)),
+        "other": dump_other(unknown_keys(obj, FIELD_KEYS)),
     }
     return required(obj, "name", is_str), encode(schemas.FIELD_CONFIG, config)
 
@@ -168,7 +168,7 @@ def _template_from_legacy(value: Any) -> tuple[str, bytes]:
         "browser_font_name": lenient(obj, "bfont", is_str, ""),
         "browser_font_size": lenient(obj, "bsize", in_range(0, 255), 0),
         "id": lenient(obj, "id", _is_opt_i64, None),
-        "other": dump_other(other_bytes(obj, TEMPLATE_KEYS)),
+        "other": dump_other(unknown_keys(obj, TEMPLATE_KEYS)),
     }
     return required(obj, "name", is_str), encode(schemas.TEMPLATE_CONFIG, config)
 

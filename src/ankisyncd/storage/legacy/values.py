@@ -147,7 +147,7 @@ def is_boolish(value: Any) -> bool:
     return True
 
 
-def other_bytes(obj: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
+def unknown_keys(obj: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
     """The keys of ``obj`` this format does not model; they are kept and sent back."""
     known = set(known)
     return {k: v for k, v in obj.items() if k not in known}
