@@ -323,21 +323,22 @@ class Bench:
             c.full(upload=True)
             c.sync()
             others.append(c)
-        baseline = _poll_latencies(others, seconds=3.0, stop=None)
-        done = threading.Event()
+        start = time.perf_counter()
+        baseline = _poll_latencies(others, lambda: start + 3.0)
+        upload_end: list[float] = []
 
         def upload() -> None:
             try:
                 uploader.full(upload=True)
             finally:
-                done.set()
+                upload_end.append(time.perf_counter())
 
         during: list[float] = []
 
         def contended() -> None:
             thread = threading.Thread(target=upload)
             thread.start()
-            during.extend(_poll_latencies(others, seconds=600, stop=done))
+            during.extend(_poll_latencies(others, lambda: upload_end[0] if upload_end else None))
             thread.join()
 
         meter(contended)
@@ -373,17 +374,21 @@ def _all_at_once(jobs: list[Callable[[], object]]) -> None:
         raise errors[0]
 
 
-def _poll_latencies(
-    clients: list[Client], seconds: float, stop: threading.Event | None
-) -> list[float]:
-    """Each client runs a no-op sync every 20 ms; latency counts from when a sync was due."""
+def _poll_latencies(clients: list[Client], end: Callable[[], float | None]) -> list[float]:
+    """Each client runs a no-op sync every 20 ms until `end()` (once known) is passed.
+
+    Latency counts from when a sync was due, and every sync due before the end is run, so a
+    stall shows in the syncs that queued up behind it, not only in the one it held.
+    """
     latencies: list[float] = []
     lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
 
     def loop(client: Client) -> None:
         due = time.perf_counter()
-        while time.perf_counter() < deadline and not (stop and stop.is_set()):
+        while True:
+            stop_at = end()
+            if stop_at is not None and due > stop_at:
+                return
             now = time.perf_counter()
             if now < due:
                 time.sleep(due - now)
