@@ -11,6 +11,7 @@ import socket
 import time
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -164,6 +165,24 @@ def test_download_returns_a_prefix_of_about_2_5_mib(client: RawClient) -> None:
         meta = json.loads(archive.read("_meta"))
         assert meta == {"0": "big1.bin", "1": "big2.bin"}
         assert archive.read("0") == big
+
+
+def test_an_upload_larger_than_the_memory_spool_is_stored_whole(tmp_path: Path) -> None:
+    """Zips over 16 MiB are staged on disk instead of in memory; nothing of them is left."""
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        server.add_user("bob", "pw")
+        raw = RawClient(server.url)
+        raw.login("bob", "pw")
+        big = os.urandom(17 << 20)
+        assert ok_json(upload(raw, [("large.bin", big), ("tiny.txt", b"t")]))[0] == 2
+        raw.close()
+        folder = server.data_root / "bob"
+        assert (folder / "media" / "large.bin").read_bytes() == big
+        assert len(server_media(folder)) == 2
+        assert not list(folder.rglob(".ankisyncd-tmp-*"))
+    finally:
+        server.stop()
 
 
 def test_download_of_a_missing_or_deleted_file_is_409(

@@ -105,5 +105,11 @@ class MediaStore:
             done.append((seq,))
         if done:
             fsync_dir(self.media_dir)
-            con.executemany("delete from ankisyncd_pending where seq = ?", done)
+            con.execute("begin immediate")  # one commit for the batch, not one per record
+            try:
+                con.executemany("delete from ankisyncd_pending where seq = ?", done)
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
         return waiting
