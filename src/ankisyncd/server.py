@@ -125,8 +125,10 @@ class SyncServer:
         for folder in self.data_root.iterdir():
             if folder.is_dir() and not folder.name.startswith("."):
                 if (folder / "media.db").exists():
-                    with MediaStore(folder).open():
+                    store = MediaStore(folder)
+                    with store.open():
                         pass  # finishes media changes a crash interrupted
+                    store.close()
                 removed = remove_temp_files(folder)
                 if removed:
                     log.info("removed %d temporary files left in %s", removed, folder)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -41,7 +42,28 @@ def test_upload_then_delete(tmp_path: Path) -> None:
     assert _upload(store, [("a.txt", None)]) == (1, 3)
     assert not (store.media_dir / "a.txt").exists()
     assert store.last_usn() == 3
+    # No temporary file is left; the database stays open (with its WAL) until closed.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "media",
+        "media.db",
+        "media.db-shm",
+        "media.db-wal",
+    ]
+    store.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["media", "media.db"]
+
+
+def test_a_database_replaced_behind_the_store_is_opened_anew(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    _upload(store, [("a.txt", b"A")])
+    (tmp_path / "other").mkdir()
+    other = MediaStore(tmp_path / "other")
+    _upload(other, [("x.txt", b"X"), ("y.txt", b"Y")])
+    other.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store.db_path}{suffix}").unlink(missing_ok=True)
+    os.replace(other.db_path, store.db_path)
+    assert store.last_usn() == 2
 
 
 def test_a_committed_change_interrupted_by_a_crash_is_finished_on_open(tmp_path: Path) -> None:

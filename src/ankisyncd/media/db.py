@@ -53,29 +53,57 @@ class MediaStore:
         self.folder = folder
         self.media_dir = folder / "media"
         self.db_path = folder / "media.db"
-        self._ready = False  # schema checked and the pending table present
+        # Kept open between requests: the last connection to close deletes the WAL files,
+        # and re-creating them on every request slows all file creation in the folder.
+        self._con: sqlite3.Connection | None = None
+        self._inode = 0  # of the file ``_con`` has open
 
     @contextmanager
     def open(self) -> Iterator[sqlite3.Connection]:
-        """A connection to a ready database, with interrupted changes finished first."""
-        if not self._ready:
-            self.media_dir.mkdir(parents=True, exist_ok=True)
-        con = connect(self.db_path)
+        """The connection to a ready database, with interrupted changes finished first.
+
+        Callers take turns (the server holds the user's media lock around each use).
+        """
+        con = self._connection()
         try:
-            if not self._ready:
-                version = con.execute("pragma user_version").fetchone()[0]
-                if version not in (0, SCHEMA_VERSION):
-                    raise sqlite3.DatabaseError(f"media.db version {version} is not supported")
-                if version == 0:
-                    use_wal(con)
-                    con.executescript(_SCHEMA)
-                    con.execute(f"pragma user_version = {SCHEMA_VERSION}")
-                con.executescript(_PENDING)
-                self._ready = True
             self.finish_pending(con)
             yield con
+        except sqlite3.Error:
+            self.close()  # start afresh next time
+            raise
         finally:
+            if self._con is not None and self._con.in_transaction:
+                self._con.execute("rollback")
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def _connection(self) -> sqlite3.Connection:
+        try:
+            inode = self.db_path.stat().st_ino
+        except FileNotFoundError:
+            inode = 0
+        if self._con is not None and inode == self._inode:
+            return self._con
+        self.close()  # a database replaced or removed behind our back is opened anew
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        con = connect(self.db_path)
+        try:
+            version = con.execute("pragma user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise sqlite3.DatabaseError(f"media.db version {version} is not supported")
+            if version == 0:
+                use_wal(con)
+                con.executescript(_SCHEMA)
+                con.execute(f"pragma user_version = {SCHEMA_VERSION}")
+            con.executescript(_PENDING)
+        except BaseException:
             con.close()
+            raise
+        self._con, self._inode = con, self.db_path.stat().st_ino
+        return con
 
     def last_usn(self) -> int:
         """The media usn; 0 for a user without a media database yet."""

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ankisyncd.media.names import BadName, check_name
+from ankisyncd.storage.collection import fsync_file
 
 MAX_ENTRIES = 25
 MAX_META_BYTES = 50 * 1024
 MAX_FILE_BYTES = 100 * 1024 * 1024
 COPY_CHUNK = 1 << 20
-IN_MEMORY_BYTES = 4 << 20
-_writer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="media-write")
+_syncer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="media-fsync")
 
 
 class BadZip(ValueError):
@@ -46,9 +46,6 @@ def read_upload(source: BinaryIO, make_temp: TempMaker, max_total: int) -> list[
     files of the returned entries that it does not move into place.
     """
     entries: list[UploadEntry] = []
-    # Small files are read (and their CRC checked) first, then written out in parallel:
-    # creating and syncing files is what an upload batch spends its time on.
-    small: dict[int, tuple[str, bytes]] = {}
     try:
         with zipfile.ZipFile(source) as archive:
             plan = _read_meta(archive)
@@ -61,20 +58,10 @@ def read_upload(source: BinaryIO, make_temp: TempMaker, max_total: int) -> list[
                 total += info.file_size
                 if total > max_total:
                     raise BadZip("upload exceeds the size limit")
-                if info.file_size <= IN_MEMORY_BYTES:
-                    small[len(entries)] = (name, _read_small(archive, info))
-                    entries.append(UploadEntry(name, None, b"", 0))  # filled in below
-                else:
-                    entries.append(_extract(archive, info, name, make_temp))
-        futures = {i: _writer.submit(_write, item, make_temp) for i, item in small.items()}
-        failure: BaseException | None = None
-        for index, future in futures.items():
-            try:
-                entries[index] = future.result()
-            except BaseException as exc:  # the others still finish; all are discarded below
-                failure = failure or exc
-        if failure is not None:
-            raise failure
+                # One thread creates the files: creations in one folder wait on its lock.
+                entries.append(_extract(archive, info, name, make_temp))
+        # Syncing them together lets the file system commit them in few journal writes.
+        list(_syncer.map(fsync_file, [e.temp for e in entries if e.temp is not None]))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
         _discard(entries)
         raise BadZip(f"bad zip: {exc}") from exc
@@ -82,28 +69,6 @@ def read_upload(source: BinaryIO, make_temp: TempMaker, max_total: int) -> list[
         _discard(entries)
         raise
     return entries
-
-
-def _read_small(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    with archive.open(info) as src:
-        data = src.read(info.file_size + 1)  # to the end: zipfile checks the CRC-32
-    if len(data) != info.file_size:
-        raise BadZip("member is not the size it says")
-    return data
-
-
-def _write(item: tuple[str, bytes], make_temp: TempMaker) -> UploadEntry:
-    name, data = item
-    dst, temp = make_temp()
-    try:
-        with dst:
-            dst.write(data)
-            dst.flush()
-            os.fsync(dst.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return UploadEntry(name, temp, hashlib.sha1(data).digest(), len(data))
 
 
 def _discard(entries: list[UploadEntry]) -> None:
@@ -171,8 +136,6 @@ def _extract(
                     raise BadZip("member is larger than it says")
                 digest.update(chunk)
                 dst.write(chunk)
-            dst.flush()
-            os.fsync(dst.fileno())
         if size != info.file_size:
             raise BadZip("member is shorter than it says")
     except BaseException:
