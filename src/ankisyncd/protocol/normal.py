@@ -6,7 +6,7 @@ Legacy notetype, deck and deck-config objects stay JSON objects here; the engine
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.protocol.messages import encode_json, parse_json
@@ -149,6 +149,49 @@ CardRow = tuple[
 NoteRow = tuple[int, str, int, int, int, str, str]  # id guid mid mod usn tags flds
 
 
+# Integer columns of a row: lower bound, upper bound, name, and whether a float is truncated.
+_Column = tuple[int, int, str, bool]
+_REVLOG_COLUMNS: tuple[_Column, ...] = (
+    (*I64, "revlog id", False),
+    (*I64, "revlog cid", False),
+    (*I32, "revlog usn", False),
+    (*U8, "revlog ease", False),
+    (*I32, "revlog ivl", True),
+    (*I32, "revlog lastIvl", True),
+    (*I64, "revlog factor", True),
+    (*I64, "revlog time", True),
+)
+_CARD_COLUMNS: tuple[_Column, ...] = (
+    (*I64, "card id", False),
+    (*I64, "card nid", False),
+    (*I64, "card did", False),
+    (*U16, "card ord", False),
+    (*I64, "card mod", True),
+    (*I32, "card usn", False),
+    (0, 3, "card type", False),
+    (-3, 4, "card queue", False),
+    (*I32, "card due", True),
+    (*I64, "card ivl", True),
+    (*U16, "card factor", False),
+    (*U32, "card reps", False),
+    (*U32, "card lapses", False),
+    (*U32, "card left", False),
+    (*I32, "card odue", True),
+    (*I64, "card odid", False),
+    (*U8, "card flags", False),
+)
+
+
+def _ints(row: list[Any], columns: tuple[_Column, ...]) -> list[int]:
+    """Check a row's integer columns; the usual case, an int in range, is one comparison."""
+    out = []
+    for value, (low, high, what, floats) in zip(row, columns, strict=False):
+        if type(value) is not int or not low <= value <= high:
+            value = _int(value, (low, high), what, floats=floats)
+        out.append(value)
+    return out
+
+
 def _revlog(value: Any) -> RevlogRow:
     row = _list(value, "revlog row")
     if len(row) not in (8, 9):
@@ -156,15 +199,16 @@ def _revlog(value: Any) -> RevlogRow:
     kind = row[8] if len(row) == 9 else 0
     if isinstance(kind, bool) or not isinstance(kind, int) or not 0 <= kind <= 5:
         kind = 0
+    rid, cid, usn, ease, ivl, last_ivl, factor, taken = _ints(row, _REVLOG_COLUMNS)
     return (
-        _int(row[0], I64, "revlog id"),
-        _int(row[1], I64, "revlog cid"),
-        _int(row[2], I32, "revlog usn"),
-        _int(row[3], U8, "revlog ease"),
-        _int(row[4], I32, "revlog ivl", floats=True),
-        _int(row[5], I32, "revlog lastIvl", floats=True),
-        max(0, _int(row[6], I64, "revlog factor", floats=True)) & 0xFFFF_FFFF,
-        max(0, _int(row[7], I64, "revlog time", floats=True)) & 0xFFFF_FFFF,
+        rid,
+        cid,
+        usn,
+        ease,
+        ivl,
+        last_ivl,
+        max(0, factor) & 0xFFFF_FFFF,
+        max(0, taken) & 0xFFFF_FFFF,
         kind,
     )
 
@@ -173,26 +217,9 @@ def _card(value: Any) -> CardRow:
     row = _list(value, "card row")
     if len(row) != 18:
         raise BadRequest("invalid json: card row must have 18 elements")
-    return (
-        _int(row[0], I64, "card id"),
-        _int(row[1], I64, "card nid"),
-        _int(row[2], I64, "card did"),
-        _int(row[3], U16, "card ord"),
-        _int(row[4], I64, "card mod", floats=True),
-        _int(row[5], I32, "card usn"),
-        _int(row[6], (0, 3), "card type"),
-        _int(row[7], (-3, 4), "card queue"),
-        _int(row[8], I32, "card due", floats=True),
-        max(0, _int(row[9], I64, "card ivl", floats=True)) & 0xFFFF_FFFF,
-        _int(row[10], U16, "card factor"),
-        _int(row[11], U32, "card reps"),
-        _int(row[12], U32, "card lapses"),
-        _int(row[13], U32, "card left"),
-        _int(row[14], I32, "card odue", floats=True),
-        _int(row[15], I64, "card odid"),
-        _int(row[16], U8, "card flags"),
-        _str(row[17], "card data"),
-    )
+    c = _ints(row, _CARD_COLUMNS)
+    ivl = max(0, c[9]) & 0xFFFF_FFFF
+    return cast(CardRow, (*c[:9], ivl, *c[10:], _str(row[17], "card data")))
 
 
 def _note(value: Any) -> NoteRow:
