@@ -60,7 +60,7 @@ def read_upload(source: BinaryIO, make_temp: TempMaker, max_total: int) -> list[
                     raise BadZip("upload exceeds the size limit")
                 # One thread creates the files: creations in one folder wait on its lock.
                 entries.append(_extract(archive, info, name, make_temp))
-        # Syncing them together lets the file system commit them in few journal writes.
+        # Synced in parallel, so the file system can write them out together.
         list(_syncer.map(fsync_file, [e.temp for e in entries if e.temp is not None]))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
         _discard(entries)
