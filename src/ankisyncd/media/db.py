@@ -112,23 +112,25 @@ class MediaStore:
         with self.open() as con:
             return int(con.execute("select last_usn from meta").fetchone()[0])
 
-    def finish_pending(self, con: sqlite3.Connection) -> set[Path]:
-        """Carry out renames and removals whose rows were committed; returns the temporary
-        files of those that could not be done yet."""
+    def finish_pending(self, con: sqlite3.Connection) -> None:
+        """Carry out renames and removals whose rows were committed; what cannot be done yet
+        (something else occupies the name: a folder made by hand?) stays pending."""
         pending = con.execute("select seq, fname, temp from ankisyncd_pending order by seq")
-        done, waiting = [], set()
+        done = []
         for seq, fname, temp in pending.fetchall():
             target = media_path(self.media_dir, fname)
             try:
                 if temp is None:
                     target.unlink(missing_ok=True)
-                elif os.path.exists(temp):
+                else:
                     os.replace(temp, target)
+            except FileNotFoundError:
+                if temp is not None and os.path.exists(temp):
+                    log.warning("media %r: cannot finish a change: no media folder", fname)
+                    continue
+                # The temporary file is gone: it was renamed before a crash.
             except OSError as exc:
-                # Something else occupies the name (a folder made by hand?); try again later.
                 log.warning("media %r: cannot finish a change: %s", fname, exc)
-                if temp is not None:
-                    waiting.add(Path(temp))
                 continue
             done.append((seq,))
         if done:
@@ -140,4 +142,3 @@ class MediaStore:
             except BaseException:
                 con.execute("rollback")
                 raise
-        return waiting

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from pathlib import Path
+from itertools import groupby
+from operator import itemgetter
 from typing import BinaryIO
 
 from ankisyncd.media.db import MediaStore
 from ankisyncd.media.zip import TempMaker, UploadEntry, read_upload
+
+_UPSERT = "insert or replace into media (fname, csum, size, usn, mtime) values (?,?,?,?,?)"
+_DELETE = "update media set size = 0, usn = ?, mtime = ? where fname = ?"
 
 
 def upload_changes(
@@ -16,16 +20,14 @@ def upload_changes(
 ) -> tuple[int, int]:
     """Apply the zip in ``source``; returns (entries processed, media usn afterwards)."""
     entries = read_upload(source, make_temp, max_total)
-    # Temporary files that committed pending records still need if the renames fail.
-    owned: set[Path] = set()
+    # Entries whose rename or removal is committed as pending: their files are the store's.
+    committed: list[UploadEntry] = []
     try:
         with store.open() as con:
             con.execute("begin immediate")
             try:
                 (usn,) = con.execute("select last_usn from meta").fetchone()
-                now = int(time.time())
-                for entry in entries:
-                    usn = _apply(con, entry, usn, now)
+                changed, usn = _apply(con, entries, usn, int(time.time()))
                 con.execute(
                     "update meta set last_usn = ?,"
                     " total_bytes = (select coalesce(sum(size), 0) from media),"
@@ -36,37 +38,50 @@ def upload_changes(
             except BaseException:
                 con.execute("rollback")
                 raise
-            owned = {e.temp for e in entries if e.temp is not None}
-            owned = store.finish_pending(con)
+            committed = changed
+            store.finish_pending(con)
     finally:
         # Files of no-op entries, or of a batch that was rolled back.
+        kept = {id(entry) for entry in committed}
         for entry in entries:
-            if entry.temp is not None and entry.temp not in owned:
+            if entry.temp is not None and id(entry) not in kept:
                 entry.temp.unlink(missing_ok=True)
     return len(entries), usn
 
 
-def _apply(con: sqlite3.Connection, entry: UploadEntry, usn: int, now: int) -> int:
-    row = con.execute("select csum, size from media where fname = ?", (entry.name,)).fetchone()
-    present = row is not None and row[1] > 0
-    if entry.temp is None:
-        if not present:
-            return usn  # already deleted
-        usn += 1
-        con.execute(
-            "update media set size = 0, usn = ?, mtime = ? where fname = ?",
-            (usn, now, entry.name),
+def _apply(
+    con: sqlite3.Connection, entries: list[UploadEntry], usn: int, now: int
+) -> tuple[list[UploadEntry], int]:
+    """Record the batch's changes in order; returns the entries that changed something."""
+    names = list({entry.name for entry in entries})
+    known: dict[str, tuple[bytes | None, int]] = {
+        name: (csum, size)
+        for name, csum, size in con.execute(
+            f"select fname, csum, size from media where fname in ({','.join('?' * len(names))})",
+            names,
         )
-        con.execute("insert into ankisyncd_pending (fname, temp) values (?, null)", (entry.name,))
-        return usn
-    if present and row[0] == entry.sha1:
-        return usn  # already have it
-    usn += 1
-    con.execute(
-        "insert or replace into media (fname, csum, size, usn, mtime) values (?,?,?,?,?)",
-        (entry.name, entry.sha1, entry.size, usn, now),
+    }
+    changed: list[UploadEntry] = []
+    rows: list[tuple[str, tuple[object, ...]]] = []  # (statement, parameters), in order
+    for entry in entries:
+        csum, size = known.get(entry.name, (None, 0))
+        if entry.temp is None:
+            if size == 0:
+                continue  # already deleted
+            usn += 1
+            rows.append((_DELETE, (usn, now, entry.name)))
+            known[entry.name] = (csum, 0)
+        else:
+            if size > 0 and csum == entry.sha1:
+                continue  # already have it
+            usn += 1
+            rows.append((_UPSERT, (entry.name, entry.sha1, entry.size, usn, now)))
+            known[entry.name] = (entry.sha1, entry.size)
+        changed.append(entry)
+    for statement, group in groupby(rows, key=itemgetter(0)):
+        con.executemany(statement, [params for _, params in group])
+    con.executemany(
+        "insert into ankisyncd_pending (fname, temp) values (?, ?)",
+        [(e.name, None if e.temp is None else str(e.temp)) for e in changed],
     )
-    con.execute(
-        "insert into ankisyncd_pending (fname, temp) values (?, ?)", (entry.name, str(entry.temp))
-    )
-    return usn
+    return changed, usn

@@ -21,7 +21,8 @@ MAX_ENTRIES = 25
 MAX_META_BYTES = 50 * 1024
 MAX_FILE_BYTES = 100 * 1024 * 1024
 COPY_CHUNK = 1 << 20
-_syncer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="media-fsync")
+SYNC_THREADS = 4
+_syncer = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="media-fsync")
 
 
 class BadZip(ValueError):
@@ -60,8 +61,7 @@ def read_upload(source: BinaryIO, make_temp: TempMaker, max_total: int) -> list[
                     raise BadZip("upload exceeds the size limit")
                 # One thread creates the files: creations in one folder wait on its lock.
                 entries.append(_extract(archive, info, name, make_temp))
-        # Synced in parallel, so the file system can write them out together.
-        list(_syncer.map(fsync_file, [e.temp for e in entries if e.temp is not None]))
+        _sync_all([e.temp for e in entries if e.temp is not None])
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
         _discard(entries)
         raise BadZip(f"bad zip: {exc}") from exc
@@ -69,6 +69,18 @@ def read_upload(source: BinaryIO, make_temp: TempMaker, max_total: int) -> list[
         _discard(entries)
         raise
     return entries
+
+
+def _sync_all(paths: list[Path]) -> None:
+    """fsync files in a few parallel groups: the file system writes them out together, and
+    a thread hand-off per file would cost more than it saves."""
+    groups = [paths[i::SYNC_THREADS] for i in range(min(SYNC_THREADS, len(paths)))]
+    list(_syncer.map(_sync_group, groups))
+
+
+def _sync_group(paths: list[Path]) -> None:
+    for path in paths:
+        fsync_file(path)
 
 
 def _discard(entries: list[UploadEntry]) -> None:
