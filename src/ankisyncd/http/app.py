@@ -250,7 +250,9 @@ class MediaEndpoint(Endpoint):
             changes = await server.media_changes(user, parse_media_changes(body))
             return _reply(envelope(changes), version)
         if method is MediaSyncMethod.DOWNLOAD_FILES:
-            return _reply(await server.media_download(user, parse_download_files(body)), version)
+            batch = await server.media_download(user, parse_download_files(body))
+            # Up to a few MiB: compressed off the event loop, so other users are not held up.
+            return await anyio.to_thread.run_sync(_reply, batch, version)
         result = await server.media_sanity(user, parse_media_sanity(body))
         return _reply(envelope(result), version)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO, cast
@@ -96,12 +97,15 @@ class ZstdBody:
         return out
 
 
-_compressor = zstandard.ZstdCompressor()  # used only on the event loop's thread
+_per_thread = threading.local()  # a compressor is not safe to share between threads
 
 
 def compress(body: bytes) -> bytes:
     """One zstd frame holding ``body``."""
-    return _compressor.compress(body)
+    compressor = getattr(_per_thread, "compressor", None)
+    if compressor is None:
+        compressor = _per_thread.compressor = zstandard.ZstdCompressor()
+    return cast(bytes, compressor.compress(body))
 
 
 def compress_file(fh: BinaryIO) -> Iterator[bytes]:
