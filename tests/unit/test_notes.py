@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ankisyncd.sync.notes import (
@@ -58,3 +60,39 @@ def test_shortcuts_give_the_same_result_as_the_full_rules(text: str) -> None:
     assert strip_html_keeping_media_names(text) == decode_entities(full)
     fields = text.split("\x1f")
     assert clean_fields(text) == "\x1f".join(notes._FIELD_CONTROL.sub("", f) for f in fields)
+
+
+# The tag rule unfactored: one alternative per kind of tag, each starting with its own "<".
+_HTML_AS_WRITTEN = re.compile(
+    r"(<!--.*?-->)|(<style.*?>.*?</style>)|(<script.*?>.*?</script>)|(<.*?>)",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+_PIECES = [
+    "<",
+    ">",
+    "!--",
+    "-->",
+    "style",
+    "/style",
+    "script",
+    "SCRIPT",
+    "/script",
+    "b",
+    " ",
+    "x",
+    "\n",
+    "<!--",
+    "</",
+    "STYLE",
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join))
+@example("a<style>x</style>b<script>y</script>c<!--z-->d<i>e</i>")
+@example("<STYLE type=x>p>q</Style><!-- <b> -->")
+def test_the_factored_tag_rule_matches_as_written(text: str) -> None:
+    from ankisyncd.sync import notes
+
+    assert notes._HTML.sub("", text) == _HTML_AS_WRITTEN.sub("", text)
