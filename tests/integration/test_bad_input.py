@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ankisyncd.storage.sqlite import connect
 from tests.support.clients import Device
 from tests.support.server import ServerProcess, hash_tree
 from tests.support.wire import RawClient, unzstd, zstd
@@ -157,15 +158,10 @@ def test_truncated_collection_upload_is_corrupt(
         assert client.upload(stored[:size]) == CORRUPT
 
 
-def _unicase(a: str, b: str) -> int:
-    return (a.casefold() > b.casefold()) - (a.casefold() < b.casefold())
-
-
 def _variant(stored: bytes, tmp_path: Path, sql: str) -> bytes:
     path = tmp_path / "variant.anki2"
     path.write_bytes(stored)
-    con = sqlite3.connect(path)
-    con.create_collation("unicase", _unicase)
+    con = connect(path)
     con.executescript(sql)
     con.execute("pragma journal_mode = delete")
     con.close()
@@ -247,8 +243,7 @@ def test_download_is_a_complete_collection(
     assert int(resp.headers["anki-original-size"]) == len(data)
     path = tmp_path / "downloaded.anki2"
     path.write_bytes(data)
-    con = sqlite3.connect(path)
-    con.create_collation("unicase", _unicase)
+    con = connect(path)
     assert con.execute("pragma integrity_check").fetchall() == [("ok",)]
     assert con.execute("select ver, usn from col").fetchone() == (18, usn_before + 1)
     assert con.execute("select count() from notes").fetchone() == (30,)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ankisyncd.storage.sqlite import connect
 from tests.support.clients import NEWEST, OLDER_V11, Device
 from tests.support.compare import FULL_DOWNLOAD, FULL_SYNC, NO_CHANGES, comparable, differences
 from tests.support.server import ServerProcess
@@ -170,8 +170,7 @@ def test_server_copy_matches_after_syncs(server: ServerProcess, tmp_path: Path) 
     ok(b.run({"op": "sync"}))
     client = b.dump()
     path = server.data_root / "alice" / "collection.anki2"
-    con = sqlite3.connect(path)
-    con.create_collation("unicase", lambda x, y: (x.lower() > y.lower()) - (x.lower() < y.lower()))
+    con = connect(path)
     assert con.execute("pragma integrity_check").fetchone() == ("ok",)
     for table in ("notes", "cards", "revlog", "decks", "notetypes", "deck_config", "tags"):
         assert con.execute(f"select count() from {table} where usn = -1").fetchone() == (0,)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ankisyncd.storage.sqlite import connect
 from tests.support.clients import Device
 from tests.support.server import ServerProcess, hash_tree
 from tests.support.wire import RawClient
@@ -37,8 +37,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 def stored(server: ServerProcess, sql: str) -> list[Any]:
-    con = sqlite3.connect(server.data_root / "alice" / "collection.anki2")
-    con.create_collation("unicase", lambda a, b: (a.lower() > b.lower()) - (a.lower() < b.lower()))
+    con = connect(server.data_root / "alice" / "collection.anki2")
     try:
         return con.execute(sql).fetchall()
     finally:
