@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ankisyncd.storage.sqlite import connect
-from tests.support.clients import Device
+from tests.support.clients import upload_notes
 from tests.support.server import ServerProcess, hash_tree
 from tests.support.wire import RawClient, unzstd, zstd
 
@@ -29,9 +29,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
     tmp = tmp_path_factory.mktemp("bad-input")
     server = ServerProcess(tmp / "data", {"MAX_SYNC_PAYLOAD_MEGS": str(LIMIT_MEGS)}).start()
     server.add_user("alice", "pw")
-    device = Device(tmp / "dev")
-    device.login("alice", "pw", server.url)
-    device.run({"op": "add_notes", "count": 30, "prefix": "x"}, {"op": "full_upload"})
+    upload_notes(tmp / "dev", server.url, "alice", "pw", 30)
     stored = (server.data_root / "alice" / "collection.anki2").read_bytes()
     try:
         yield server, stored

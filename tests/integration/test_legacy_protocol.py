@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.clients import Device
+from tests.support.clients import upload_notes
 from tests.support.server import ServerProcess, hash_tree
 
 
@@ -23,9 +23,7 @@ def legacy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     tmp = tmp_path_factory.mktemp("legacy")
     server = ServerProcess(tmp / "data", {"MAX_SYNC_PAYLOAD_MEGS": "1"}).start()
     server.add_user("alice", "pw")
-    device = Device(tmp / "dev")
-    device.login("alice", "pw", server.url)
-    device.run({"op": "add_notes", "count": 4, "prefix": "x"}, {"op": "full_upload"})
+    upload_notes(tmp / "dev", server.url, "alice", "pw", 4)
     try:
         yield server
     finally:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ankisyncd.storage.sqlite import connect
-from tests.support.clients import Device
+from tests.support.clients import upload_notes
 from tests.support.server import ServerProcess, hash_tree
 from tests.support.wire import RawClient
 
@@ -27,9 +27,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("normal")
     server = ServerProcess(tmp / "data", {"MAX_SYNC_PAYLOAD_MEGS": "1"}).start()
     server.add_user("alice", "pw")
-    device = Device(tmp / "dev")
-    device.login("alice", "pw", server.url)
-    device.run({"op": "add_notes", "count": 5, "prefix": "x"}, {"op": "full_upload"})
+    upload_notes(tmp / "dev", server.url, "alice", "pw", 5)
     try:
         yield server
     finally:
@@ -201,9 +199,7 @@ def test_crash_in_the_middle_of_a_sync_loses_nothing(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     try:
         server.add_user("bob", "pw")
-        device = Device(tmp_path / "dev")
-        device.login("bob", "pw", server.url)
-        device.run({"op": "add_notes", "count": 3, "prefix": "x"}, {"op": "full_upload"})
+        device = upload_notes(tmp_path / "dev", server.url, "bob", "pw", 3)
         raw = RawClient(server.url)
         raw.login("bob", "pw")
         before = raw.call("meta", {"v": 11, "cv": "t"})

@@ -65,6 +65,15 @@ class Device:
         return self.step("dump")
 
 
+def upload_notes(folder: Path, url: str, user: str, password: str, count: int) -> Device:
+    """A device of ``user`` with ``count`` new notes, full-uploaded: the server then holds a
+    collection the official client wrote."""
+    device = Device(folder)
+    device.login(user, password, url)
+    device.run({"op": "add_notes", "count": count, "prefix": "x"}, {"op": "full_upload"})
+    return device
+
+
 if __name__ == "__main__":
     for older in (OLDER_V11, LEGACY_V10):
         print(f"anki {older}: {client_python(older)}")
