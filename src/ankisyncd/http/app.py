@@ -14,10 +14,9 @@ from typing import BinaryIO
 
 import anyio.to_thread
 import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, Router
 
 from ankisyncd.config import Settings
 from ankisyncd.errors import BadRequest
@@ -261,13 +260,18 @@ async def health(request: Request) -> Response:
     return Response(b"", status_code=200)
 
 
-def build_app(server: SyncServer) -> Starlette:
-    """The ASGI application serving one SyncServer."""
+def build_app(server: SyncServer) -> Router:
+    """The ASGI application serving one SyncServer.
+
+    A bare Router, without Starlette's exception middleware: every handler already turns its
+    errors into responses (``Endpoint.logged``), and the two extra layers cost each request
+    about a tenth of its time.
+    """
     sync, media = SyncEndpoint(server), MediaEndpoint(server)
-    return Starlette(
+    return Router(
         routes=[
+            Route("/sync/{method}", sync.handle, methods=["POST"]),  # most requests: first
             Route("/health", health, methods=["GET", "HEAD"]),
-            Route("/sync/{method}", sync.handle, methods=["POST"]),
             Route("/msync/{method}", media.handle, methods=["GET", "POST"]),
             # Old clients with a separately typed media URL sometimes add a slash.
             Route("/msync//{method}", media.handle, methods=["GET", "POST"]),
@@ -276,9 +280,9 @@ def build_app(server: SyncServer) -> Starlette:
     )
 
 
-def _lifespan(server: SyncServer) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+def _lifespan(server: SyncServer) -> Callable[[Router], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Router) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(server.startup)  # touches SQLite: not on the loop
         yield
 
@@ -295,5 +299,6 @@ def serve(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # nothing reads the client's address
         timeout_graceful_shutdown=10,
     )
