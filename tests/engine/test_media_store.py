@@ -103,6 +103,23 @@ def test_rejected_zip_changes_nothing(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".ankisyncd-tmp-*"))
 
 
+def test_a_member_failing_its_crc_after_others_were_written_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    store = MediaStore(tmp_path)
+    _upload(store, [("keep.txt", b"keep")])
+    raw = bytearray(_zip([("first.txt", b"first file"), ("second.txt", b"SECOND FILE")]).read())
+    at = raw.index(b"SECOND FILE")  # stored as is: the default zip method does not compress
+    raw[at] ^= 0x20
+    with pytest.raises(BadZip, match="CRC"):
+        upload_changes(
+            store, io.BytesIO(bytes(raw)), lambda: open_temp_file(tmp_path, "m"), 1 << 30
+        )
+    assert store.last_usn() == 1
+    assert sorted(p.name for p in store.media_dir.iterdir()) == ["keep.txt"]
+    assert not list(tmp_path.glob(".ankisyncd-tmp-*"))
+
+
 def test_a_folder_in_the_way_does_not_block_other_changes(tmp_path: Path) -> None:
     store = MediaStore(tmp_path)
     store.media_dir.mkdir()

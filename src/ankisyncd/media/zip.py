@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ankisyncd.media.names import BadName, check_name
-from ankisyncd.storage.collection import fsync_file
+from ankisyncd.media.names import check_name
 
 MAX_ENTRIES = 25
 MAX_META_BYTES = 50 * 1024
@@ -47,6 +46,7 @@ def read_upload(source: BinaryIO, make_temp: TempMaker, max_total: int) -> list[
     files of the returned entries that it does not move into place.
     """
     entries: list[UploadEntry] = []
+    written: list[tuple[BinaryIO, Path]] = []  # kept open until synced: no second open
     try:
         with zipfile.ZipFile(source) as archive:
             plan = _read_meta(archive)
@@ -60,33 +60,36 @@ def read_upload(source: BinaryIO, make_temp: TempMaker, max_total: int) -> list[
                 if total > max_total:
                     raise BadZip("upload exceeds the size limit")
                 # One thread creates the files: creations in one folder wait on its lock.
-                entries.append(_extract(archive, info, name, make_temp))
-        _sync_all([e.temp for e in entries if e.temp is not None])
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as exc:
-        _discard(entries)
-        raise BadZip(f"bad zip: {exc}") from exc
-    except (BadZip, BadName):
-        _discard(entries)
+                dst, temp = make_temp()
+                written.append((dst, temp))
+                entries.append(UploadEntry(name, temp, *_extract(archive, info, dst)))
+        _sync_all([fh for fh, _ in written])
+    except BaseException as exc:
+        _discard(written)
+        if isinstance(exc, (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError)):
+            raise BadZip(f"bad zip: {exc}") from exc
         raise
+    for fh, _ in written:
+        fh.close()
     return entries
 
 
-def _sync_all(paths: list[Path]) -> None:
+def _sync_all(files: list[BinaryIO]) -> None:
     """fsync files in a few parallel groups: the file system writes them out together, and
     a thread hand-off per file would cost more than it saves."""
-    groups = [paths[i::SYNC_THREADS] for i in range(min(SYNC_THREADS, len(paths)))]
+    groups = [files[i::SYNC_THREADS] for i in range(min(SYNC_THREADS, len(files)))]
     list(_syncer.map(_sync_group, groups))
 
 
-def _sync_group(paths: list[Path]) -> None:
-    for path in paths:
-        fsync_file(path)
+def _sync_group(files: list[BinaryIO]) -> None:
+    for fh in files:
+        os.fsync(fh.fileno())
 
 
-def _discard(entries: list[UploadEntry]) -> None:
-    for entry in entries:
-        if entry.temp is not None:
-            entry.temp.unlink(missing_ok=True)
+def _discard(written: list[tuple[BinaryIO, Path]]) -> None:
+    for fh, temp in written:
+        fh.close()
+        temp.unlink(missing_ok=True)
 
 
 def _read_meta(archive: zipfile.ZipFile) -> list[tuple[str, str | None]]:
@@ -134,26 +137,21 @@ def _member(archive: zipfile.ZipFile, member: str) -> zipfile.ZipInfo:
     return info
 
 
-def _extract(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, make_temp: TempMaker
-) -> UploadEntry:
-    dst, temp = make_temp()
+def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dst: BinaryIO) -> tuple[bytes, int]:
+    """Copy a member to ``dst`` (flushed, left open); returns its SHA-1 and size."""
     digest, size = hashlib.sha1(), 0
-    try:
-        # Reading to the end makes zipfile check the member's CRC-32.
-        with archive.open(info) as src, dst:
-            while chunk := src.read(COPY_CHUNK):
-                size += len(chunk)
-                if size > info.file_size:
-                    raise BadZip("member is larger than it says")
-                digest.update(chunk)
-                dst.write(chunk)
-        if size != info.file_size:
-            raise BadZip("member is shorter than it says")
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return UploadEntry(name, temp, digest.digest(), size)
+    # Reading to the end makes zipfile check the member's CRC-32.
+    with archive.open(info) as src:
+        while chunk := src.read(COPY_CHUNK):
+            size += len(chunk)
+            if size > info.file_size:
+                raise BadZip("member is larger than it says")
+            digest.update(chunk)
+            dst.write(chunk)
+    if size != info.file_size:
+        raise BadZip("member is shorter than it says")
+    dst.flush()
+    return digest.digest(), size
 
 
 def write_download(files: list[tuple[str, Path]]) -> bytes:

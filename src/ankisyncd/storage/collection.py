@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import sqlite3
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +21,15 @@ TEMPLATE = Path(__file__).with_name("empty.anki2")
 # Every temporary file we make in a user's folder starts with this; start-up removes leftovers.
 TEMP_PREFIX = ".ankisyncd-tmp-"
 ROLLOVER_HOUR = 4
+_TEMP_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+_temp_numbers = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -56,9 +65,18 @@ def temp_file(folder: Path, purpose: str) -> Path:
 
 
 def open_temp_file(folder: Path, purpose: str) -> tuple[BinaryIO, Path]:
-    """Create a temporary file in ``folder`` and return it open for writing, with its path."""
-    fd, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{purpose}-", dir=folder)
-    return os.fdopen(fd, "wb"), Path(name)
+    """Create a temporary file in ``folder`` and return it open for writing, with its path.
+
+    Named by process id and a counter, which costs a fraction of random names; a name left
+    behind by an earlier process with the same id is skipped.
+    """
+    while True:
+        name = os.path.join(folder, f"{TEMP_PREFIX}{purpose}-{os.getpid()}-{next(_temp_numbers)}")
+        try:
+            fd = os.open(name, _TEMP_FLAGS, 0o600)
+        except FileExistsError:
+            continue
+        return os.fdopen(fd, "wb"), Path(name)
 
 
 def remove_temp_files(folder: Path) -> int:
