@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ankisyncd.media.db import MediaStore
+from ankisyncd.media.download import FileGone, download_files
 from ankisyncd.media.names import BadName, check_name
 from ankisyncd.media.upload import upload_changes
 from ankisyncd.media.zip import BadZip
@@ -134,3 +135,26 @@ def test_odd_names_can_be_deleted_but_not_added(name: str) -> None:
     assert check_name(name, deletion=True) == name
     with pytest.raises(BadName):
         check_name(name)
+
+
+@pytest.mark.parametrize("replacement", ["symlink", "folder", "missing"])
+def test_a_download_never_follows_a_file_replaced_on_disk(tmp_path: Path, replacement: str) -> None:
+    """A stored file replaced by a symlink (to a secret), a folder or nothing is not sent;
+    its record is forgotten without a deletion for clients, and other files still download."""
+    store = MediaStore(tmp_path)
+    _upload(store, [("a.txt", b"A"), ("b.txt", b"B")])
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"secret")
+    target = store.media_dir / "a.txt"
+    target.unlink()
+    if replacement == "symlink":
+        target.symlink_to(secret)
+    elif replacement == "folder":
+        target.mkdir()
+    with pytest.raises(FileGone, match="forgotten"):
+        download_files(store, ["a.txt", "b.txt"])
+    with store.open() as con:
+        assert con.execute("select fname from media").fetchall() == [("b.txt",)]
+    with zipfile.ZipFile(io.BytesIO(download_files(store, ["b.txt"]))) as archive:
+        assert json.loads(archive.read("_meta")) == {"0": "b.txt"}
+        assert archive.read("0") == b"B"

@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ankisyncd.media.names import media_path
@@ -121,7 +121,8 @@ class MediaStore:
             target = media_path(self.media_dir, fname)
             try:
                 if temp is None:
-                    target.unlink(missing_ok=True)
+                    with suppress(FileNotFoundError):
+                        os.unlink(target)
                 else:
                     os.replace(temp, target)
             except FileNotFoundError:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+
 from ankisyncd.media.db import MediaStore
 from ankisyncd.media.names import media_path
 from ankisyncd.media.zip import MAX_ENTRIES, write_download
 
 BATCH_BYTES = 2_621_440  # stop after the file that crosses 2.5 MiB
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+# What opening a name that is not (or no longer) a regular file fails with.
+_NOT_A_FILE = {errno.ENOENT, errno.ELOOP, errno.ENOTDIR}
 
 
 class FileGone(LookupError):
@@ -23,13 +30,19 @@ def download_files(store: MediaStore, names: list[str]) -> bytes:
         raise TooManyFiles(f"more than {MAX_ENTRIES} files requested")
     chosen = []
     with store.open() as con:
+        sizes: dict[str, int] = dict(
+            con.execute(
+                f"select fname, size from media where fname in ({','.join('?' * len(names))})",
+                names,
+            )
+        )
         total = 0
         for name in names:
-            row = con.execute("select size from media where fname = ?", (name,)).fetchone()
-            if row is None or row[0] == 0:
+            size = sizes.get(name, 0)
+            if size == 0:
                 raise FileGone(f"{name!r} is not on the server")
-            path = media_path(store.media_dir, name)
-            if not path.is_file() or path.is_symlink():
+            data = _read_regular_file(media_path(store.media_dir, name))
+            if data is None:
                 # Forget it quietly rather than spread a deletion the user never made.
                 con.execute("delete from media where fname = ?", (name,))
                 con.execute(
@@ -37,8 +50,25 @@ def download_files(store: MediaStore, names: list[str]) -> bytes:
                     " total_nonempty_files = (select count() from media where size > 0)"
                 )
                 raise FileGone(f"{name!r} is missing on disk; forgotten")
-            chosen.append((name, path))
-            total += row[0]
+            chosen.append((name, data))
+            total += size
             if total > BATCH_BYTES:
                 break
     return write_download(chosen)
+
+
+def _read_regular_file(path: str) -> bytes | None:
+    """The file's content; None if it is missing, a symlink or not a regular file."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        if exc.errno in _NOT_A_FILE:
+            return None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with open(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)

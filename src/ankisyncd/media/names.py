@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from pathlib import Path
 
@@ -37,9 +38,11 @@ def check_name(name: str, *, deletion: bool = False) -> str:
     return name
 
 
-def media_path(media_dir: Path, name: str) -> Path:
-    """The path of a checked name, confined to ``media_dir``."""
-    path = media_dir / name
-    if path.parent != media_dir:
+def media_path(media_dir: Path, name: str) -> str:
+    """The path of a checked name, confined to ``media_dir`` (a string: pathlib would cost
+    a tenth of the work per file in a media batch)."""
+    folder = str(media_dir)
+    path = os.path.join(folder, name)
+    if os.path.dirname(path) != folder:
         raise BadName(f"media name {name!r} leaves the media folder")
     return path

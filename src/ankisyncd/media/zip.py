@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -154,14 +153,12 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dst: BinaryIO) -> 
     return digest.digest(), size
 
 
-def write_download(files: list[tuple[str, Path]]) -> bytes:
+def write_download(files: list[tuple[str, bytes]]) -> bytes:
     """A zip of ``files`` as members "0".."N-1" plus ``_meta`` mapping them to real names."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        for index, (_name, path) in enumerate(files):
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            with os.fdopen(fd, "rb") as src, archive.open(str(index), "w") as dst:
-                shutil.copyfileobj(src, dst, COPY_CHUNK)
-        meta = {str(i): name for i, (name, _path) in enumerate(files)}
+        for index, (_name, data) in enumerate(files):
+            archive.writestr(str(index), data)
+        meta = {str(i): name for i, (name, _data) in enumerate(files)}
         archive.writestr("_meta", json.dumps(meta, ensure_ascii=False))
     return out.getvalue()
