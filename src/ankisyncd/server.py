@@ -37,9 +37,8 @@ from ankisyncd.protocol.normal import (
 )
 from ankisyncd.storage.collection import (
     TEMP_PREFIX,
-    CollectionReader,
+    CollectionConnection,
     CollectionState,
-    ensure_collection,
     open_temp_file,
     remove_database,
     remove_temp_files,
@@ -80,7 +79,7 @@ class UserState:
     folder: Path
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     session: SyncSession | None = None
-    reader: CollectionReader = field(init=False)
+    db: CollectionConnection = field(init=False)
     # Media has its own lock: media requests never wait for, or disturb, a collection sync.
     media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     media: MediaStore = field(init=False)
@@ -89,13 +88,13 @@ class UserState:
 
     def __post_init__(self) -> None:
         self.media = MediaStore(self.folder)
-        self.reader = CollectionReader(self.collection)
+        self.db = CollectionConnection(self.collection)
 
     async def collection_state(self) -> CollectionState:
         """What ``meta`` reports, read again only when the collection's files have changed."""
-        stamp = self.reader.file_stamp()
+        stamp = self.db.file_stamp()
         if self._state is None or self._state[0] != stamp:
-            self._state = (stamp, await in_thread(self.reader.state))
+            self._state = (stamp, await in_thread(self.db.state))
         return self._state[1]
 
     def collection_changed(self) -> None:
@@ -141,6 +140,16 @@ class SyncServer:
                 removed = remove_temp_files(folder)
                 if removed:
                     log.info("removed %d temporary files left in %s", removed, folder)
+
+    async def shutdown(self) -> None:
+        """Roll back unfinished syncs and close the databases, which checkpoints their WAL.
+        A database a request still uses (the shutdown timed out) is left to the process exit."""
+        for state in self._users.values():
+            if not state.lock.locked():
+                await state.abort_session()
+                await in_thread(state.db.close)
+            if not state.media_lock.locked():
+                await in_thread(state.media.close)
 
     async def _sync_step(self, func: Callable[..., T], *args: object) -> T:
         """Run a CPU-bound step of a normal sync in a worker thread, a few at a time."""
@@ -252,9 +261,8 @@ class SyncServer:
         state = self._user(user)
         async with state.lock:
             await state.abort_session()
-            await in_thread(ensure_collection, state.collection)
             try:
-                state.session, graves = await in_thread(start, state.collection, skey, req)
+                state.session, graves = await in_thread(start, state.db, skey, req)
             except SyncdError:
                 raise
             except Exception as exc:
@@ -329,7 +337,7 @@ class SyncServer:
                 return problem
             async with state.lock:
                 await state.abort_session()
-                await in_thread(state.reader.close)
+                await in_thread(state.db.close)
                 state.collection_changed()
                 return await in_thread(full.store_upload, checked, state.collection)
         finally:
@@ -341,6 +349,6 @@ class SyncServer:
         state = self._user(user)
         async with state.lock:
             await state.abort_session()
-            await in_thread(state.reader.close)
+            await in_thread(state.db.close)
             state.collection_changed()
             return await in_thread(full.download, state.collection, version)

@@ -13,6 +13,7 @@ import pytest
 
 from ankisyncd.storage.collection import (
     TEMPLATE,
+    CollectionConnection,
     day_start,
     ensure_collection,
     prepare_download,
@@ -123,3 +124,24 @@ def test_many_opens_and_downloads_leak_no_file_descriptors(tmp_path: Path) -> No
         fh, _ = prepare_download(path)
         fh.close()
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+def test_the_kept_connection_follows_a_collection_replaced_on_disk(tmp_path: Path) -> None:
+    """Whatever replaces the file (a restore from backup), reads and the next sync's
+    transaction go to the new file, never to the replaced one."""
+    path = tmp_path / "collection.anki2"
+    db = CollectionConnection(path)
+    assert db.state().usn == 0
+    replacement = tmp_path / "restored.anki2"
+    shutil.copyfile(TEMPLATE, replacement)
+    con = connect(replacement)
+    con.execute("update col set usn = 42")
+    con.close()
+    os.replace(replacement, path)
+    assert db.state().usn == 42
+    kept = db.get()
+    kept.execute("update col set usn = 43")
+    db.close()
+    con = connect(path)
+    assert con.execute("select usn from col").fetchone() == (43,)
+    con.close()

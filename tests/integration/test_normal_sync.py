@@ -176,3 +176,23 @@ def test_server_copy_matches_after_syncs(server: ServerProcess, tmp_path: Path) 
         assert con.execute(f"select count() from {table} where usn = -1").fetchone() == (0,)
         assert con.execute(f"select count() from {table}").fetchone() == (len(client[table]),)
     con.close()
+
+
+def test_a_stopped_server_leaves_each_collection_whole_in_its_file(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """The server keeps each user's collection open between syncs (its WAL then holds recent
+    changes); stopping it rolls back nothing that was committed and checkpoints the WAL into
+    the main file, so a copy of ``collection.anki2`` alone is a complete backup."""
+    a, _ = paired(server, tmp_path)
+    ok(a.run({"op": "add_notes", "count": 3, "prefix": "late"}, {"op": "sync"}))
+    path = server.data_root / "alice" / "collection.anki2"
+    wal = path.with_name("collection.anki2-wal")
+    assert wal.exists() and wal.stat().st_size > 0  # the sync's commit is in the WAL
+    server.stop()
+    assert not wal.exists() or wal.stat().st_size == 0
+    alone = tmp_path / "backup.anki2"
+    alone.write_bytes(path.read_bytes())
+    con = connect(alone)
+    assert con.execute("select count() from notes").fetchone() == (13,)
+    con.close()

@@ -285,6 +285,7 @@ def _lifespan(server: SyncServer) -> Callable[[Router], AbstractAsyncContextMana
     async def lifespan(app: Router) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(server.startup)  # touches SQLite: not on the loop
         yield
+        await server.shutdown()
 
     return lifespan
 

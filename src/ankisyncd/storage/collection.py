@@ -146,22 +146,32 @@ def read_state(path: Path, con: sqlite3.Connection | None = None) -> CollectionS
     )
 
 
-class CollectionReader:
-    """Reads a user's collection state through one connection kept open between requests.
+class CollectionConnection:
+    """One connection to a user's collection, kept open between requests: ``meta`` reads the
+    state through it and each normal sync runs its transaction on it (opening a connection
+    and reading the schema costs ~0.6 ms, a tenth of a small sync).
 
-    ``close`` must be called before the file is replaced or copied for a download.
+    ``close`` must be called before the file is replaced or copied for a download; a file
+    replaced by anything else is noticed by its inode and opened anew.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._con: sqlite3.Connection | None = None
+        self._inode = 0
 
-    def state(self) -> CollectionState:
-        """The collection's state, creating the stock collection for a new user."""
+    def get(self) -> sqlite3.Connection:
+        """The open connection, creating the stock collection for a new user."""
+        if self._con is not None and _inode(self.path) != self._inode:
+            self.close()
         if self._con is None:
             ensure_collection(self.path)
             self._con = connect(self.path)
-        return read_state(self.path, self._con)
+            self._inode = _inode(self.path)
+        return self._con
+
+    def state(self) -> CollectionState:
+        return read_state(self.path, self.get())
 
     def close(self) -> None:
         if self._con is not None:
@@ -170,6 +180,13 @@ class CollectionReader:
 
     def file_stamp(self) -> tuple[object, ...]:
         return file_stamp(self.path)
+
+
+def _inode(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return 0
 
 
 def _json_value(raw: bytes | None) -> object:

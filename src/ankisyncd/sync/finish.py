@@ -16,5 +16,4 @@ def finish(session: SyncSession) -> int:
         "update col set ls = ?, usn = ?, mod = ?", (now, session.server_usn + 1, now)
     )
     session.con.execute("commit")
-    session.con.close()
     return now

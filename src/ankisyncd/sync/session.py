@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from ankisyncd.storage.sqlite import connect
 
 
 @dataclass
@@ -25,20 +22,18 @@ class SyncSession:
     notetypes: dict[int, tuple[int, int]] = field(default_factory=dict)  # id -> fields, sortf
 
     @classmethod
-    def begin(cls, path: Path, skey: str, client_usn: int, client_is_newer: bool) -> SyncSession:
-        con = connect(path)
+    def begin(
+        cls, con: sqlite3.Connection, skey: str, client_usn: int, client_is_newer: bool
+    ) -> SyncSession:
+        con.execute("begin immediate")
         try:
-            con.execute("begin immediate")
             (usn,) = con.execute("select usn from col").fetchone()
         except BaseException:
-            con.close()
+            con.execute("rollback")
             raise
         return cls(skey, con, usn, client_usn, client_is_newer)
 
     def rollback(self) -> None:
-        """Undo everything since ``start`` and close the connection."""
-        try:
-            if self.con.in_transaction:
-                self.con.execute("rollback")
-        finally:
-            self.con.close()
+        """Undo everything since ``start``; the connection stays open for the next request."""
+        if self.con.in_transaction:
+            self.con.execute("rollback")

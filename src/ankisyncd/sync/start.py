@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ankisyncd.protocol.normal import Graves, StartRequest
+from ankisyncd.storage.collection import CollectionConnection
 from ankisyncd.sync.session import SyncSession
 
 GRAVE_CARD, GRAVE_NOTE, GRAVE_DECK = 0, 1, 2
 
 
-def start(path: Path, skey: str, req: StartRequest) -> tuple[SyncSession, Graves]:
+def start(
+    collection: CollectionConnection, skey: str, req: StartRequest
+) -> tuple[SyncSession, Graves]:
     """Open the session's transaction; return it and the server's deletions for the client."""
-    session = SyncSession.begin(path, skey, req.client_usn, req.local_is_newer)
+    session = SyncSession.begin(collection.get(), skey, req.client_usn, req.local_is_newer)
     try:
         rows = session.con.execute(
             "select oid, type from graves where usn >= ? order by type, oid", (req.client_usn,)
