@@ -16,4 +16,5 @@ def finish(session: SyncSession) -> int:
         "update col set ls = ?, usn = ?, mod = ?", (now, session.server_usn + 1, now)
     )
     session.con.execute("commit")
+    session.release_memory()
     return now
