@@ -146,10 +146,12 @@ class SyncServer:
         A database a request still uses (the shutdown timed out) is left to the process exit."""
         for state in self._users.values():
             if not state.lock.locked():
-                await state.abort_session()
-                await in_thread(state.db.close)
+                async with state.lock:
+                    await state.abort_session()
+                    await in_thread(state.db.close)
             if not state.media_lock.locked():
-                await in_thread(state.media.close)
+                async with state.media_lock:
+                    await in_thread(state.media.close)
 
     async def _sync_step(self, func: Callable[..., T], *args: object) -> T:
         """Run a CPU-bound step of a normal sync in a worker thread, a few at a time."""
