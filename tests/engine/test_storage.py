@@ -17,7 +17,6 @@ from ankisyncd.storage.collection import (
     day_start,
     ensure_collection,
     prepare_download,
-    read_state,
 )
 from ankisyncd.storage.sqlite import connect
 from ankisyncd.storage.upload import InvalidCollection, check_upload, install_upload
@@ -39,7 +38,9 @@ def test_new_collection_is_the_stock_one_with_fresh_times(tmp_path: Path) -> Non
     )
     con.close()
     assert sorted(p.name for p in path.parent.iterdir()) == ["collection.anki2"]
-    state = read_state(path)
+    db = CollectionConnection(path)
+    state = db.state()
+    db.close()
     assert state.empty and state.sched_ver == 2 and not state.has_creation_offset
 
 
@@ -120,7 +121,9 @@ def test_many_opens_and_downloads_leak_no_file_descriptors(tmp_path: Path) -> No
     ensure_collection(path)
     before = len(os.listdir("/proc/self/fd"))
     for _ in range(50):
-        read_state(path)
+        db = CollectionConnection(path)
+        db.state()
+        db.close()
         fh, _ = prepare_download(path)
         fh.close()
     assert len(os.listdir("/proc/self/fd")) <= before

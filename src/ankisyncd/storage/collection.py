@@ -117,22 +117,15 @@ def ensure_collection(path: Path) -> None:
         staging.unlink(missing_ok=True)
 
 
-def read_state(path: Path, con: sqlite3.Connection | None = None) -> CollectionState:
-    """Read mod, scm, usn, emptiness and scheduler facts of the collection at ``path``
-    (through ``con`` when the caller keeps a connection open)."""
-    own = con is None
-    con = connect(path) if con is None else con
-    try:
-        modified, schema_modified, usn = con.execute("select mod, scm, usn from col").fetchone()
-        empty = con.execute("select not exists (select 1 from cards)").fetchone()[0] == 1
-        config = dict(
-            con.execute(
-                "select key, val from config where key in ('schedVer', 'creationOffset')"
-            ).fetchall()
-        )
-    finally:
-        if own:
-            con.close()
+def read_state(path: Path, con: sqlite3.Connection) -> CollectionState:
+    """Read mod, scm, usn, emptiness and scheduler facts of the collection at ``path``."""
+    modified, schema_modified, usn = con.execute("select mod, scm, usn from col").fetchone()
+    empty = con.execute("select not exists (select 1 from cards)").fetchone()[0] == 1
+    config = dict(
+        con.execute(
+            "select key, val from config where key in ('schedVer', 'creationOffset')"
+        ).fetchall()
+    )
     sched_ver = _json_value(config.get("schedVer"))
     offset = _json_value(config.get("creationOffset"))
     return CollectionState(
