@@ -157,9 +157,9 @@ class SyncEndpoint(Endpoint):
 
     async def _dispatch(self, method: SyncMethod, user: UserName, incoming: Incoming) -> Response:
         server, version, skey = self.server, incoming.version, incoming.session_key
-        cap = server.max_decompressed_bytes
+        col, cap = server.collection, server.max_decompressed_bytes
         if method is SyncMethod.UPLOAD:
-            text = await server.upload(user, incoming.open_body(cap, MAX_WINDOW_BYTES))
+            text = await col.upload(user, incoming.open_body(cap, MAX_WINDOW_BYTES))
             return _reply(text.encode(), version)
         body = await incoming.read(cap)
         if method is SyncMethod.META:
@@ -167,32 +167,32 @@ class SyncEndpoint(Endpoint):
             return _reply(meta.to_wire(), version)
         if method is SyncMethod.ABORT:
             check_empty_input(body)
-            await server.abort(user)
+            await col.abort(user)
             return _reply(encode_null(), version)
         if method is SyncMethod.DOWNLOAD:
             check_empty_input(body)
-            fh, size = await server.download(user, version)
+            fh, size = await col.download(user, version)
             return _file_reply(fh, size, version)
         if method is SyncMethod.START:
-            graves = await server.start(user, skey, StartRequest.from_wire(body))
+            graves = await col.start(user, skey, StartRequest.from_wire(body))
             return _reply(encode_json(graves.to_json()), version)
         if method is SyncMethod.APPLY_GRAVES:
-            await server.apply_graves(user, skey, parse_apply_graves(body))
+            await col.apply_graves(user, skey, parse_apply_graves(body))
             return _reply(encode_null(), version)
         if method is SyncMethod.APPLY_CHANGES:
-            changes = await server.apply_changes(user, skey, UnchunkedChanges.from_wire(body))
+            changes = await col.apply_changes(user, skey, UnchunkedChanges.from_wire(body))
             return _reply(changes.to_wire(), version)
         if method is SyncMethod.CHUNK:
             check_empty_input(body)
-            return _reply((await server.chunk(user, skey)).to_wire(), version)
+            return _reply((await col.chunk(user, skey)).to_wire(), version)
         if method is SyncMethod.APPLY_CHUNK:
-            await server.apply_chunk(user, skey, parse_apply_chunk(body))
+            await col.apply_chunk(user, skey, parse_apply_chunk(body))
             return _reply(encode_null(), version)
         if method is SyncMethod.SANITY_CHECK:
-            result = await server.sanity_check(user, skey, parse_sanity_check(body))
+            result = await col.sanity_check(user, skey, parse_sanity_check(body))
             return _reply(result.to_wire(), version)
         check_empty_input(body)  # finish
-        return _reply(encode_json(await server.finish(user, skey)), version)
+        return _reply(encode_json(await col.finish(user, skey)), version)
 
 
 class MediaEndpoint(Endpoint):
@@ -227,32 +227,32 @@ class MediaEndpoint(Endpoint):
         who[1] = version
         user = await self.server.authenticate(key)
         who[0] = user
-        usn = await self.server.media_usn(user)
+        usn = await self.server.media.usn(user)
         return _reply(envelope({"usn": usn, "sk": key}), LEGACY_WIRE_VERSION)
 
     async def _dispatch(
         self, method: MediaSyncMethod, user: UserName, incoming: Incoming
     ) -> Response:
-        server, version = self.server, incoming.version
-        cap = server.max_decompressed_bytes
+        media, version = self.server.media, incoming.version
+        cap = self.server.max_decompressed_bytes
         if method is MediaSyncMethod.UPLOAD_CHANGES:
             stream = incoming.open_body(cap, MAX_WINDOW_BYTES)
-            processed, usn = await server.media_upload(user, stream)
+            processed, usn = await media.upload(user, stream)
             return _reply(envelope([processed, usn]), version)
         body = await incoming.read(cap)
         if method is MediaSyncMethod.BEGIN:
             if not (incoming.legacy and incoming.client_version):
                 parse_begin(body)  # legacy forms carry the version in the "v" field instead
-            usn = await server.media_usn(user)
+            usn = await media.usn(user)
             return _reply(envelope({"usn": usn, "sk": incoming.host_key}), version)
         if method is MediaSyncMethod.MEDIA_CHANGES:
-            changes = await server.media_changes(user, parse_media_changes(body))
+            changes = await media.changes(user, parse_media_changes(body))
             return _reply(envelope(changes), version)
         if method is MediaSyncMethod.DOWNLOAD_FILES:
-            batch = await server.media_download(user, parse_download_files(body))
+            batch = await media.download(user, parse_download_files(body))
             # Up to a few MiB: compressed off the event loop, so other users are not held up.
             return await anyio.to_thread.run_sync(_reply, batch, version)
-        result = await server.media_sanity(user, parse_media_sanity(body))
+        result = await media.sanity(user, parse_media_sanity(body))
         return _reply(envelope(result), version)
 
 

@@ -1,32 +1,20 @@
-"""SyncServer: authentication, per-user locking, and dispatch to the engine.
+"""The collection side of the server: normal syncs and full syncs of each user's collection.
 
-Every SQLite or hashing call runs in a worker thread; the event loop only moves bytes.
 Work for one user is serialised by that user's lock; different users never wait for each other.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from tempfile import SpooledTemporaryFile
-from typing import BinaryIO, TypeVar, cast
+from typing import BinaryIO, TypeVar
 
-import anyio.to_thread
+import anyio
 
-from ankisyncd.config import Settings
-from ankisyncd.errors import AuthFailed, BadRequest, SessionConflict, StateChanged, SyncdError
-from ankisyncd.media.changes import media_changes
-from ankisyncd.media.db import MediaStore
-from ankisyncd.media.download import FileGone, download_files
-from ankisyncd.media.names import BadName
-from ankisyncd.media.sanity import media_sanity
-from ankisyncd.media.upload import upload_changes
-from ankisyncd.media.zip import BadZip
+from ankisyncd.errors import BadRequest, SessionConflict, SyncdError
 from ankisyncd.protocol.envelope import BodyStream, UserName
-from ankisyncd.protocol.messages import HostKeyRequest, HostKeyResponse, MetaRequest, MetaResponse
 from ankisyncd.protocol.normal import (
     Chunk,
     Counts,
@@ -35,13 +23,11 @@ from ankisyncd.protocol.normal import (
     StartRequest,
     UnchunkedChanges,
 )
+from ankisyncd.server._threads import in_thread
 from ankisyncd.storage.collection import (
-    TEMP_PREFIX,
     CollectionConnection,
     CollectionState,
-    open_temp_file,
     remove_database,
-    remove_temp_files,
     temp_file,
 )
 from ankisyncd.storage.paths import COLLECTION_FILE, user_folder
@@ -49,16 +35,11 @@ from ankisyncd.sync import full
 from ankisyncd.sync.changes import apply_changes, parse_changes
 from ankisyncd.sync.chunks import apply_chunk, next_chunk
 from ankisyncd.sync.finish import finish
-from ankisyncd.sync.meta import meta as build_meta
 from ankisyncd.sync.sanity import sanity_check
 from ankisyncd.sync.session import SyncSession
 from ankisyncd.sync.start import apply_graves, start
-from ankisyncd.users.accounts import Accounts
 
-log = logging.getLogger(__name__)
-MEDIA_SPOOL_BYTES = 16 << 20
 T = TypeVar("T")
-
 
 # The steps of normal syncs that parse, check and store rows are CPU-bound: more of them at
 # once on threads only fight over the GIL (with eight users syncing at once, a third of the
@@ -66,28 +47,17 @@ T = TypeVar("T")
 SYNC_STEP_THREADS = 2
 
 
-async def in_thread(
-    func: Callable[..., T], *args: object, limiter: anyio.CapacityLimiter | None = None
-) -> T:
-    return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
-
-
 @dataclass
-class UserState:
-    """What the server keeps per user between requests; guarded by ``lock``."""
+class CollectionUser:
+    """What the server keeps per user for the collection between requests; guarded by ``lock``."""
 
     folder: Path
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     session: SyncSession | None = None
     db: CollectionConnection = field(init=False)
-    # Media has its own lock: media requests never wait for, or disturb, a collection sync.
-    media_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    media: MediaStore = field(init=False)
-    media_usn: int | None = None  # cached; only this process changes it
     _state: tuple[object, CollectionState] | None = None
 
     def __post_init__(self) -> None:
-        self.media = MediaStore(self.folder)
         self.db = CollectionConnection(self.collection)
 
     async def collection_state(self) -> CollectionState:
@@ -111,37 +81,22 @@ class UserState:
             await in_thread(session.rollback)
 
 
-class SyncServer:
-    """Implements the sync endpoints on top of the storage and engine layers."""
+class CollectionServer:
+    """Implements the ``/sync`` endpoints after login for authenticated users."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.data_root = settings.data_root
-        self.max_payload_bytes = settings.max_payload_bytes
-        self.max_decompressed_bytes = settings.max_decompressed_bytes
-        self.accounts = Accounts.build(
-            settings.auth_db_path,
-            [(u.name, str(u.secret), u.hashed, u.source) for u in settings.env_users],
-        )
-        self._users: dict[str, UserState] = {}
+    def __init__(self, data_root: Path, max_decompressed_bytes: int) -> None:
+        self.data_root = data_root
+        self.max_decompressed_bytes = max_decompressed_bytes
+        self._users: dict[str, CollectionUser] = {}
         self._sync_steps: anyio.CapacityLimiter | None = None  # made on the event loop
 
-    def startup(self) -> None:
-        """Create the data root and remove temporary files that interrupted requests left."""
-        self.data_root.mkdir(parents=True, exist_ok=True)
-        for name in self.accounts.env_accounts:
-            user_folder(self.data_root, name).mkdir(exist_ok=True)
-        for folder in self.data_root.iterdir():
-            if folder.is_dir() and not folder.name.startswith("."):
-                if (folder / "media.db").exists():
-                    store = MediaStore(folder)
-                    with store.open():
-                        pass  # finishes media changes a crash interrupted
-                    store.close()
-                removed = remove_temp_files(folder)
-                if removed:
-                    log.info("removed %d temporary files left in %s", removed, folder)
+    def _user(self, name: UserName) -> CollectionUser:
+        state = self._users.get(name)
+        if state is None:
+            state = self._users[name] = CollectionUser(user_folder(self.data_root, name))
+        return state
 
-    async def shutdown(self) -> None:
+    async def close(self) -> None:
         """Roll back unfinished syncs and close the databases, which checkpoints their WAL.
         A database a request still uses (the shutdown timed out) is left to the process exit."""
         for state in self._users.values():
@@ -149,9 +104,6 @@ class SyncServer:
                 async with state.lock:
                     await state.abort_session()
                     await in_thread(state.db.close)
-            if not state.media_lock.locked():
-                async with state.media_lock:
-                    await in_thread(state.media.close)
 
     async def _sync_step(self, func: Callable[..., T], *args: object) -> T:
         """Run a CPU-bound step of a normal sync in a worker thread, a few at a time."""
@@ -159,97 +111,12 @@ class SyncServer:
             self._sync_steps = anyio.CapacityLimiter(SYNC_STEP_THREADS)
         return await in_thread(func, *args, limiter=self._sync_steps)
 
-    def _user(self, name: UserName) -> UserState:
-        state = self._users.get(name)
-        if state is None:
-            state = self._users[name] = UserState(user_folder(self.data_root, name))
-        return state
-
-    async def authenticate(self, host_key: str) -> UserName:
-        """Map a host key to its user, or raise AuthFailed."""
-        name = self.accounts.cached_user(host_key)
-        if name is None:
-            name = await in_thread(self.accounts.user_for_key, host_key)
-        if name is None:
-            raise AuthFailed("invalid hkey")
-        return UserName(name)
-
-    async def host_key(self, req: HostKeyRequest) -> HostKeyResponse:
-        key = await in_thread(self.accounts.login, req.username, req.password)
-        if key is None:
-            raise AuthFailed("invalid user or password")
-        return HostKeyResponse(key)
-
-    async def meta(self, user: UserName, req: MetaRequest) -> MetaResponse:
+    async def state(self, user: UserName) -> CollectionState:
+        """End any unfinished sync and report the stored collection's state (for ``meta``)."""
         state = self._user(user)
         async with state.lock:
             await state.abort_session()
-            stored = await state.collection_state()
-        media_usn = await self.media_usn(user)
-        return build_meta(stored, req, media_usn, self.max_decompressed_bytes)
-
-    async def media_usn(self, user: UserName) -> int:
-        state = self._user(user)
-        if state.media_usn is None:
-            async with state.media_lock:
-                state.media_usn = await in_thread(state.media.last_usn)
-        return state.media_usn
-
-    async def media_begin(self, user: UserName) -> int:
-        return await self.media_usn(user)
-
-    async def media_changes(self, user: UserName, last_usn: int) -> list[tuple[str, int, str]]:
-        state = self._user(user)
-        async with state.media_lock:
-            return await in_thread(media_changes, state.media, last_usn)
-
-    async def media_upload(self, user: UserName, body: BodyStream) -> tuple[int, int]:
-        """Apply an uploaded zip; returns (entries processed, media usn afterwards)."""
-        state = self._user(user)
-        await in_thread(state.folder.mkdir, 0o777, False, True)
-        # Batches are small (the client sends at most 25 files, ~2.5 MB): kept in memory,
-        # a larger one goes to an unnamed temporary file that vanishes when closed.
-        with SpooledTemporaryFile(
-            MEDIA_SPOOL_BYTES, "w+b", dir=str(state.folder), prefix=f"{TEMP_PREFIX}media-zip-"
-        ) as fh:
-            size = 0
-            async for data in body:
-                size += len(data)
-                if size <= MEDIA_SPOOL_BYTES:
-                    fh.write(data)
-                else:
-                    await in_thread(fh.write, data)
-            fh.seek(0)
-            async with state.media_lock:
-                processed, usn = await in_thread(
-                    self._apply_media_upload, state, cast(BinaryIO, fh)
-                )
-                state.media_usn = usn
-                return processed, usn
-
-    def _apply_media_upload(self, state: UserState, fh: BinaryIO) -> tuple[int, int]:
-        try:
-            return upload_changes(
-                state.media,
-                fh,
-                lambda: open_temp_file(state.folder, "media"),
-                self.max_decompressed_bytes,
-            )
-        except (BadZip, BadName) as exc:
-            raise BadRequest(str(exc)) from exc
-
-    async def media_download(self, user: UserName, names: list[str]) -> bytes:
-        state = self._user(user)
-        async with state.media_lock:
-            try:
-                return await in_thread(download_files, state.media, names)
-            except FileGone as exc:
-                raise StateChanged(str(exc)) from exc
-
-    async def media_sanity(self, user: UserName, local: int) -> str:
-        state = self._user(user)
-        async with state.media_lock:
-            return await in_thread(media_sanity, state.media, local)
+            return await state.collection_state()
 
     async def abort(self, user: UserName) -> None:
         """End any normal sync of the user, whatever its session key (as the official server)."""

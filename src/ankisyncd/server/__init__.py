@@ -1,0 +1,77 @@
+"""SyncServer: authentication, then the collection side and the media side.
+
+Every SQLite or hashing call runs in a worker thread (``_threads.in_thread``). The collection
+side (``collection.py``) and the media side (``media.py``) each keep their own per-user state
+and locks.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ankisyncd.config import Settings
+from ankisyncd.errors import AuthFailed
+from ankisyncd.protocol.envelope import UserName
+from ankisyncd.protocol.messages import HostKeyRequest, HostKeyResponse, MetaRequest, MetaResponse
+from ankisyncd.server._threads import in_thread
+from ankisyncd.server.collection import CollectionServer
+from ankisyncd.server.media import MediaServer
+from ankisyncd.storage.collection import remove_temp_files
+from ankisyncd.storage.paths import user_folder
+from ankisyncd.sync.meta import meta as build_meta
+from ankisyncd.users.accounts import Accounts
+
+__all__ = ["SyncServer"]
+log = logging.getLogger(__name__)
+
+
+class SyncServer:
+    """Logs users in and hands their requests to ``collection`` or ``media``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.data_root = settings.data_root
+        self.max_payload_bytes = settings.max_payload_bytes
+        self.max_decompressed_bytes = settings.max_decompressed_bytes
+        self.accounts = Accounts.build(
+            settings.auth_db_path,
+            [(u.name, str(u.secret), u.hashed, u.source) for u in settings.env_users],
+        )
+        self.collection = CollectionServer(self.data_root, self.max_decompressed_bytes)
+        self.media = MediaServer(self.data_root, self.max_decompressed_bytes)
+
+    def startup(self) -> None:
+        """Create the data root and remove temporary files that interrupted requests left."""
+        self.data_root.mkdir(parents=True, exist_ok=True)
+        for name in self.accounts.env_accounts:
+            user_folder(self.data_root, name).mkdir(exist_ok=True)
+        for folder in self.data_root.iterdir():
+            if folder.is_dir() and not folder.name.startswith("."):
+                MediaServer.recover(folder)
+                removed = remove_temp_files(folder)
+                if removed:
+                    log.info("removed %d temporary files left in %s", removed, folder)
+
+    async def shutdown(self) -> None:
+        """Roll back unfinished syncs and close every database."""
+        await self.collection.close()
+        await self.media.close()
+
+    async def authenticate(self, host_key: str) -> UserName:
+        """Map a host key to its user, or raise AuthFailed."""
+        name = self.accounts.cached_user(host_key)
+        if name is None:
+            name = await in_thread(self.accounts.user_for_key, host_key)
+        if name is None:
+            raise AuthFailed("invalid hkey")
+        return UserName(name)
+
+    async def host_key(self, req: HostKeyRequest) -> HostKeyResponse:
+        key = await in_thread(self.accounts.login, req.username, req.password)
+        if key is None:
+            raise AuthFailed("invalid user or password")
+        return HostKeyResponse(key)
+
+    async def meta(self, user: UserName, req: MetaRequest) -> MetaResponse:
+        stored = await self.collection.state(user)
+        media_usn = await self.media.usn(user)
+        return build_meta(stored, req, media_usn, self.max_decompressed_bytes)

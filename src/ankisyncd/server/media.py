@@ -1,0 +1,131 @@
+"""The media side of the server: one ``media.db`` and media folder per user.
+
+Media has locks of its own: media requests never wait for, or disturb, a collection sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from tempfile import SpooledTemporaryFile
+from typing import BinaryIO, cast
+
+from ankisyncd.errors import BadRequest, StateChanged
+from ankisyncd.media.changes import media_changes
+from ankisyncd.media.db import MediaStore
+from ankisyncd.media.download import FileGone, download_files
+from ankisyncd.media.names import BadName
+from ankisyncd.media.sanity import media_sanity
+from ankisyncd.media.upload import upload_changes
+from ankisyncd.media.zip import BadZip
+from ankisyncd.protocol.envelope import BodyStream, UserName
+from ankisyncd.server._threads import in_thread
+from ankisyncd.storage.collection import TEMP_PREFIX, open_temp_file
+from ankisyncd.storage.paths import user_folder
+
+log = logging.getLogger(__name__)
+# Upload batches are small (the client sends at most 25 files, ~2.5 MB): kept in memory; a
+# larger one goes to an unnamed temporary file that vanishes when closed.
+MEDIA_SPOOL_BYTES = 16 << 20
+
+
+@dataclass
+class MediaUser:
+    """What the server keeps per user for media between requests; guarded by ``lock``."""
+
+    folder: Path
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    store: MediaStore = field(init=False)
+    usn: int | None = None  # cached; only this process changes it
+
+    def __post_init__(self) -> None:
+        self.store = MediaStore(self.folder)
+
+
+class MediaServer:
+    """Implements the ``/msync`` endpoints for authenticated users."""
+
+    def __init__(self, data_root: Path, max_decompressed_bytes: int) -> None:
+        self.data_root = data_root
+        self.max_decompressed_bytes = max_decompressed_bytes
+        self._users: dict[str, MediaUser] = {}
+
+    def _user(self, name: UserName) -> MediaUser:
+        state = self._users.get(name)
+        if state is None:
+            state = self._users[name] = MediaUser(user_folder(self.data_root, name))
+        return state
+
+    @staticmethod
+    def recover(folder: Path) -> None:
+        """Finish the media changes a crash interrupted in one user's folder."""
+        if (folder / "media.db").exists():
+            store = MediaStore(folder)
+            with store.open():
+                pass
+            store.close()
+
+    async def close(self) -> None:
+        """Close every idle ``media.db`` (a busy one is left to the process exit)."""
+        for state in self._users.values():
+            if not state.lock.locked():
+                async with state.lock:
+                    await in_thread(state.store.close)
+
+    async def usn(self, user: UserName) -> int:
+        state = self._user(user)
+        if state.usn is None:
+            async with state.lock:
+                state.usn = await in_thread(state.store.last_usn)
+        return state.usn
+
+    async def changes(self, user: UserName, last_usn: int) -> list[tuple[str, int, str]]:
+        state = self._user(user)
+        async with state.lock:
+            return await in_thread(media_changes, state.store, last_usn)
+
+    async def upload(self, user: UserName, body: BodyStream) -> tuple[int, int]:
+        """Apply an uploaded zip; returns (entries processed, media usn afterwards)."""
+        state = self._user(user)
+        await in_thread(state.folder.mkdir, 0o777, False, True)
+        with SpooledTemporaryFile(
+            MEDIA_SPOOL_BYTES, "w+b", dir=str(state.folder), prefix=f"{TEMP_PREFIX}media-zip-"
+        ) as fh:
+            size = 0
+            async for data in body:
+                size += len(data)
+                if size <= MEDIA_SPOOL_BYTES:
+                    fh.write(data)
+                else:
+                    await in_thread(fh.write, data)
+            fh.seek(0)
+            async with state.lock:
+                processed, usn = await in_thread(self._apply_upload, state, cast(BinaryIO, fh))
+                state.usn = usn
+                return processed, usn
+
+    def _apply_upload(self, state: MediaUser, fh: BinaryIO) -> tuple[int, int]:
+        try:
+            return upload_changes(
+                state.store,
+                fh,
+                lambda: open_temp_file(state.folder, "media"),
+                self.max_decompressed_bytes,
+            )
+        except (BadZip, BadName) as exc:
+            raise BadRequest(str(exc)) from exc
+
+    async def download(self, user: UserName, names: list[str]) -> bytes:
+        state = self._user(user)
+        async with state.lock:
+            try:
+                return await in_thread(download_files, state.store, names)
+            except FileGone as exc:
+                raise StateChanged(str(exc)) from exc
+
+    async def sanity(self, user: UserName, local: int) -> str:
+        state = self._user(user)
+        async with state.lock:
+            return await in_thread(media_sanity, state.store, local)
