@@ -10,218 +10,58 @@ seconds and its peak RSS. It prints numbers; it does not pass or fail.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from anki.collection import Collection
-
-USERS = 9  # user0..user8
-PASSWORD = "bench-password"
-CACHE = Path(os.environ.get("ANKISYNCD_BENCH_CACHE", Path.home() / ".cache/ankisyncd/bench"))
-
-
-# --- servers ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """One server process; both get the same SYNC_* environment (ours reads it too)."""
-
-    def __init__(self, name: str, command: list[str], root: Path) -> None:
-        self.name, self.command = name, command
-        self.base = root / name
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "SYNC_BASE": str(self.base),
-            "SYNC_HOST": "127.0.0.1",
-            "SYNC_PORT": str(self.port),
-            "MAX_SYNC_PAYLOAD_MEGS": "300",
-            "ANKISYNCD_LOG_LEVEL": "warning",
-            "RUST_LOG": "warn",
-        }
-        for i in range(USERS):
-            self.env[f"SYNC_USER{i + 1}"] = f"user{i}:{PASSWORD}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for _ in range(400):
-            try:
-                with urllib.request.urlopen(self.url + "health", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not start")
-
-    def stop(self) -> None:
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait(20)
-
-    def cpu_seconds(self) -> float:
-        assert self.proc
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def reset_peak_rss(self) -> None:
-        assert self.proc
-        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
-
-    def peak_rss_mib(self) -> float:
-        assert self.proc
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-
-# --- clients ------------------------------------------------------------------------------
-
-
-class Client:
-    """One device of one user: a collection file and the server's host key."""
-
-    def __init__(self, folder: Path, server: Server, user: int, template: Path | None = None):
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "collection.anki2"
-        if template is not None:
-            shutil.copyfile(template, path)
-        self.col = Collection(str(path))
-        self.auth = self.col.sync_login(f"user{user}", PASSWORD, server.url)
-
-    def sync(self) -> int:
-        return int(self.col.sync_collection(self.auth, False).required)
-
-    def full(self, upload: bool) -> None:
-        self.col.full_upload_or_download(auth=self.auth, server_usn=None, upload=upload)
-
-    def sync_media(self) -> None:
-        self.col.sync_media(self.auth)
-        while self.col.media_sync_status().active:
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        self.col.close()
-
-
-def build_collection(path: Path, notes: int, revlog: int) -> Path:
-    """A collection of ``notes`` two-card notes and ``revlog`` review rows (cached)."""
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".building")
-    tmp.unlink(missing_ok=True)
-    col = Collection(str(tmp))
-    notetype = col.models.by_name("Basic (and reversed card)")
-    from anki.collection import AddNoteRequest
-
-    batch = []
-    for i in range(notes):
-        note = col.new_note(notetype)
-        note["Front"] = f"question {i} <b>with some html</b> and text to make it realistic"
-        note["Back"] = f"answer {i} — ünïcödé 日本語 " + "lorem ipsum " * 4
-        note.tags = [f"tag{i % 50}"]
-        batch.append(AddNoteRequest(note=note, deck_id=1))
-        if len(batch) == 2000:
-            col.add_notes(batch)
-            batch = []
-    if batch:
-        col.add_notes(batch)
-    cids = col.db.list("select id from cards order by id")
-    rows = [
-        (1_700_000_000_000 + i, cids[i % len(cids)], -1, 3, 10, 1, 2500, 8000, 1)
-        for i in range(revlog)
-    ]
-    col.db.executemany("insert into revlog values (?,?,?,?,?,?,?,?,?)", rows)
-    col.close()
-    tmp.rename(path)
-    return path
-
-
-# --- measuring ----------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    seconds: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)
-    rss: list[float] = field(default_factory=list)
-    extra: dict[str, list[float]] = field(default_factory=dict)
-
-
-class Meter:
-    """Times the measured parts of one run, and the server's CPU and peak RSS during them."""
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.seconds = self.cpu = 0.0
-        self.rss = 0.0
-
-    def __call__(self, fn: Callable[[], object]) -> float:
-        self.server.reset_peak_rss()
-        cpu = self.server.cpu_seconds()
-        start = time.perf_counter()
-        fn()
-        elapsed = time.perf_counter() - start
-        self.cpu += self.server.cpu_seconds() - cpu
-        self.rss = max(self.rss, self.server.peak_rss_mib())
-        self.seconds += elapsed
-        return elapsed
-
-
-def measure(
-    server: Server, result: Result, work: Callable[[Meter], dict[str, float] | None]
-) -> None:
-    meter = Meter(server)
-    extra = work(meter) or {}
-    result.seconds.append(extra.pop("seconds", meter.seconds))
-    result.cpu.append(meter.cpu)
-    result.rss.append(meter.rss)
-    for key, value in extra.items():
-        result.extra.setdefault(key, []).append(value)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
+from harness import (
+    CACHE,
+    Client,
+    Meter,
+    Result,
+    Server,
+    build_collection,
+    measure,
+    percentile,
+)
+from load import per_method, w9_sustained
 
 # --- workloads ----------------------------------------------------------------------------
 
 
 class Bench:
-    def __init__(self, root: Path, scale: float) -> None:
+    def __init__(self, root: Path, args: argparse.Namespace) -> None:
         self.root = root
-        self.scale = scale
-        n = lambda x: max(1, int(x * scale))  # noqa: E731
-        self.big = build_collection(CACHE / f"w1-{n(50_000)}.anki2", n(50_000), n(100_000))
-        self.medium = build_collection(CACHE / f"w7-{n(20_000)}.anki2", n(20_000), n(20_000))
-        self.small = build_collection(CACHE / f"w6-{n(2_000)}.anki2", n(2_000), n(2_000))
-        self.n = n
+        self.scale = args.scale
+        self.load_users, self.load_seconds = args.users, args.seconds
+        self.method_syncs, self.method_edits = args.method_syncs, args.edits
         self.runs = 0
+
+    # Built on first use (and cached on disk), so a run of a few workloads builds only theirs.
+    @functools.cached_property
+    def big(self) -> Path:
+        n = self.n
+        return build_collection(CACHE / f"w1-{n(50_000)}.anki2", n(50_000), n(100_000))
+
+    @functools.cached_property
+    def medium(self) -> Path:
+        n = self.n
+        return build_collection(CACHE / f"w7-{n(20_000)}.anki2", n(20_000), n(20_000))
+
+    @functools.cached_property
+    def small(self) -> Path:
+        n = self.n
+        return build_collection(CACHE / f"w6-{n(2_000)}.anki2", n(2_000), n(2_000))
+
+    def n(self, size: int) -> int:
+        """``size`` times the scale (at least 1)."""
+        return max(1, int(size * self.scale))
 
     def folder(self, label: str) -> Path:
         self.runs += 1
@@ -414,6 +254,8 @@ WORKLOADS = {
     "W6": ("8 users' incremental syncs at once", Bench.w6_parallel_incremental),
     "W7": ("8 users' full uploads (20k notes) at once", Bench.w7_parallel_uploads),
     "W8": ("no-op syncs of 7 users while 1 uploads W1", Bench.w8_head_of_line),
+    "W9": ("N users' small syncs back to back for T seconds", w9_sustained),
+    "M": ("server CPU per request method, small syncs of one user", per_method),
 }
 
 
@@ -422,13 +264,18 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply all sizes")
     parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W4")
+    parser.add_argument("--users", type=int, default=20, help="W9: users syncing at once")
+    parser.add_argument("--seconds", type=float, default=60, help="W9: how long they sync")
+    parser.add_argument("--method-syncs", type=int, default=200, help="M: syncs measured")
+    parser.add_argument("--edits", type=int, default=1, help="M: notes edited per sync")
     args = parser.parse_args()
     chosen = [w for w in WORKLOADS if not args.only or w in args.only.split(",")]
     with tempfile.TemporaryDirectory(prefix="ankisyncd-bench-") as tmp:
         root = Path(tmp)
-        bench = Bench(root, args.scale)
-        ours = Server("ankisyncd", [sys.executable, "-m", "ankisyncd", "serve"], root)
-        official = Server("official", [sys.executable, "-m", "anki.syncserver"], root)
+        bench = Bench(root, args)
+        users = max(9, args.users)
+        ours = Server("ankisyncd", [sys.executable, "-m", "ankisyncd", "serve"], root, users)
+        official = Server("official", [sys.executable, "-m", "anki.syncserver"], root, users)
         results: dict[tuple[str, str], Result] = {}
         for server in (ours, official):
             server.start()
@@ -439,7 +286,7 @@ def main() -> None:
                     for server in (ours, official):
                         result = results.setdefault((workload, server.name), Result())
                         measure(server, result, lambda m, s=server, f=fn: f(bench, s, m))
-                print_row(workload, results)
+                (print_methods if workload == "M" else print_row)(workload, results)
         finally:
             for server in (ours, official):
                 server.stop()
@@ -458,8 +305,37 @@ def print_row(workload: str, results: dict[tuple[str, str], Result]) -> None:
     print(f"   rss    ours {max(ours.rss):7.1f}MiB official {max(theirs.rss):7.1f}MiB")
     for key in ours.extra:
         x, y = statistics.median(ours.extra[key]), statistics.median(theirs.extra[key])
-        print(f"   {key:<12} ours {x:9.3f}  official {y:9.3f}")
+        print(f"   {key:<15} ours {x:9.3f}  official {y:9.3f}  ratio {_ratio(x, y):5.2f}")
     sys.stdout.flush()
+
+
+def print_methods(workload: str, results: dict[tuple[str, str], Result]) -> None:
+    """M's table: per request path, calls per sync and the server's CPU and time per call."""
+    ours, theirs = results[(workload, "ankisyncd")], results[(workload, "official")]
+    print(f"{workload} {WORKLOADS[workload][0]} (median of the runs)")
+    print(
+        f"   {'request':<22} {'calls':>5} {'cpu us ours':>12} {'official':>9} {'ratio':>6}"
+        f" {'time us ours':>13} {'official':>9}"
+    )
+    paths = sorted({k.rsplit(" ", 1)[0] for k in [*ours.extra, *theirs.extra]})
+    for path in paths:
+
+        def value(result: Result, what: str, path: str = path) -> float:
+            values = result.extra.get(f"{path} {what}")
+            return statistics.median(values) if values else float("nan")
+
+        cpu_a, cpu_b = value(ours, "cpu_us"), value(theirs, "cpu_us")
+        calls = value(ours, "calls") if f"{path} calls" in ours.extra else value(theirs, "calls")
+        calls_text = "" if path == "per sync" else f"{calls:5.1f}"
+        print(
+            f"   {path:<22} {calls_text:>5} {cpu_a:12.0f} {cpu_b:9.0f} {_ratio(cpu_a, cpu_b):6.2f}"
+            f" {value(ours, 'time_us'):13.0f} {value(theirs, 'time_us'):9.0f}"
+        )
+    sys.stdout.flush()
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
 
 
 if __name__ == "__main__":
