@@ -9,17 +9,26 @@ from __future__ import annotations
 import json
 import logging
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
 from ankisyncd import __version__
-from ankisyncd.config import Settings, describe, load, read_config_file, setting_fields
+from ankisyncd.config import (
+    Settings,
+    describe,
+    load,
+    read_config_file,
+    read_file_variables,
+    setting_fields,
+)
 from ankisyncd.errors import ConfigError, UserError
 from ankisyncd.users.store import UserStore
 
@@ -40,8 +49,9 @@ def _settings(ctx: click.Context, flags: dict[str, Any]) -> Settings:
     merged.update({k: v for k, v in flags.items() if v is not None})
     config_path = ctx.find_root().meta.get("config")
     try:
-        file_values, file_path = read_config_file(config_path, os.environ)
-        return load(merged, os.environ, file_values, file_path)
+        environ = read_file_variables(os.environ)
+        file_values, file_path = read_config_file(config_path, environ)
+        return load(merged, environ, file_values, file_path)
     except ConfigError as exc:
         _fail(str(exc), 2)
 
@@ -166,9 +176,16 @@ def health(ctx: click.Context, timeout: float) -> None:
     host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, settings.host)
     if ":" in host:
         host = f"[{host}]"
-    url = f"http://{host}:{settings.port}/health"
+    scheme, context = "http", None
+    if settings.tls_cert:
+        # Liveness only: the certificate is checked at start-up, and its names need not
+        # include the loopback address asked here.
+        scheme, context = "https", ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    url = f"{scheme}://{host}:{settings.port}/health"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
             ok = resp.status == 200
     except (urllib.error.URLError, OSError) as exc:
         _fail(f"{url}: {exc}")
@@ -188,3 +205,35 @@ def config_show(ctx: click.Context) -> None:
     """Print every setting with its value and where it came from (secrets masked)."""
     for name, value, source in describe(_settings(ctx, {})):
         click.echo(f"{name} = {value}\t# {source}")
+
+
+@main.group()
+def tls() -> None:
+    """Certificates for native HTTPS."""
+
+
+@tls.command("init")
+@click.option("--host", "hosts", multiple=True, help="DNS name the devices use (repeatable)")
+@click.option("--ip", "ips", multiple=True, help="IP address the devices use (repeatable)")
+@click.option(
+    "--dir",
+    "folder",
+    default=None,
+    help="where the CA and certificate live  [default: <data_root>/.ankisyncd/tls]",
+)
+@click.pass_context
+def tls_init(
+    ctx: click.Context, hosts: tuple[str, ...], ips: tuple[str, ...], folder: str | None
+) -> None:
+    """Make a private CA (once; then reused) and issue a server certificate for exactly these
+    names; print the sync address and how each client trusts the CA."""
+    from ankisyncd.tls import advice, issue  # cryptography: loaded only for this command
+
+    settings = _settings(ctx, {})
+    target = Path(folder) if folder else settings.data_root / ".ankisyncd" / "tls"
+    try:
+        addresses = issue.parse_ips(list(ips))
+        issued = issue.init(target, list(hosts), addresses)
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    click.echo(advice.instructions(issued, list(hosts), addresses, settings.port))

@@ -123,6 +123,15 @@ class Settings:
             "MAX_SYNC_PAYLOAD_MEGS",
         ),
     )
+    tls_cert: Path | None = field(
+        default=None,
+        metadata=_meta(
+            _parse_path, "PEM certificate chain: serve HTTPS (reloaded when it changes)"
+        ),
+    )
+    tls_key: Path | None = field(
+        default=None, metadata=_meta(_parse_path, "PEM private key of tls_cert")
+    )
     env_users: tuple[EnvUser, ...] = field(default=(), metadata={"internal": True})
     sources: Mapping[str, str] = field(default_factory=dict, metadata={"internal": True})
 
@@ -212,9 +221,46 @@ def load(
     if "auth_db_path" not in values:
         values["auth_db_path"] = values["data_root"] / ".ankisyncd" / "auth.db"
         sources["auth_db_path"] = "default (inside data_root)"
+    if ("tls_cert" in values) != ("tls_key" in values):
+        given, missing = (
+            ("tls_cert", "tls_key") if "tls_cert" in values else ("tls_key", "tls_cert")
+        )
+        raise ConfigError(f"{sources[given]}: {given} needs {missing} as well")
     for f in setting_fields():
         sources.setdefault(f.name, "default")
     return Settings(**values, env_users=parse_env_users(environ), sources=sources)
+
+
+def read_file_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with each ``NAME_FILE`` replaced by ``NAME`` = the file's text.
+
+    Docker and systemd hand secrets over as files; this covers ``ANKISYNCD_*`` and the official
+    server's variables. One trailing newline is dropped. Setting both forms is an error.
+    """
+    out = dict(environ)
+    for key, path in environ.items():
+        name = key.removesuffix("_FILE")
+        if name == key or not _file_capable(name):
+            continue
+        if name in environ:
+            raise ConfigError(f"{key} (env): {name} is set as well; set only one of them")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeError) as exc:
+            raise ConfigError(f"{key} (env): cannot read {path!r}: {exc}") from None
+        out[name] = text.removesuffix("\n").removesuffix("\r")
+        del out[key]
+    return out
+
+
+def _file_capable(name: str) -> bool:
+    aliases = {f.metadata["alias"] for f in setting_fields()} - {None}
+    return (
+        name.startswith(ENV_PREFIX)
+        or name in aliases
+        or name == "PASSWORDS_HASHED"
+        or (name.startswith("SYNC_USER") and name[len("SYNC_USER") :].isdigit())
+    )
 
 
 def parse_env_users(environ: Mapping[str, str]) -> tuple[EnvUser, ...]:

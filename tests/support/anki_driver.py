@@ -43,6 +43,9 @@ class Device:
         self.long_transaction = "trx" in inspect.signature(self.col.save).parameters
         if self.auth_file.exists():
             self._point_at(json.loads(self.auth_file.read_text())["endpoint"])
+        custom = folder / "custom_certificate.pem"
+        if custom.exists():  # the setting AnkiDroid shows; a backend method from 24.11 on
+            assert self.col._backend.set_custom_certificate(custom.read_text())
 
     # --- auth -------------------------------------------------------------------------
     @staticmethod

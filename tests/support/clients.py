@@ -37,10 +37,18 @@ def client_python(version: str) -> str:
 class Device:
     """One device: a collection folder synced by one client version."""
 
-    def __init__(self, folder: Path, version: str = NEWEST) -> None:
+    def __init__(
+        self, folder: Path, version: str = NEWEST, env: dict[str, str] | None = None
+    ) -> None:
         self.folder = folder
         self.version = version
         self.python = client_python(version)
+        self.env = env  # extra environment, e.g. SSL_CERT_FILE
+
+    def trust(self, pem: str) -> None:
+        """Give the client one extra trusted certificate (its custom-certificate setting)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "custom_certificate.pem").write_text(pem)
 
     def run(self, *steps: dict[str, Any]) -> list[dict[str, Any]]:
         result = subprocess.run(
@@ -48,6 +56,7 @@ class Device:
             capture_output=True,
             text=True,
             timeout=300,
+            env={**os.environ, **self.env} if self.env else None,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         return list(json.loads(result.stdout.strip().splitlines()[-1]))

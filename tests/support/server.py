@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -68,6 +69,7 @@ class ServerProcess:
     def __init__(self, data_root: Path, env: Mapping[str, str] | None = None) -> None:
         self.data_root = data_root
         self.port = free_port()
+        self.url_host = "127.0.0.1"  # the host clients put in their URL
         self.log_path = data_root.parent / f"{data_root.name}-server.log"
         self.env = {
             **os.environ,
@@ -80,8 +82,22 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def https(self) -> bool:
+        return bool(self.env.get("ANKISYNCD_TLS_CERT"))
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{'https' if self.https else 'http'}://{self.url_host}:{self.port}/"
+
+    def _get_health(self, timeout: float) -> int:
+        """Status of /health; over https without checking the certificate (liveness only)."""
+        context = None
+        if self.https:
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        url = self.url.replace(self.url_host, "127.0.0.1") + "health"
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
+            return int(resp.status)
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``ankisyncd ARGS`` against this server's configuration."""
@@ -108,9 +124,8 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(self.url + "health", timeout=1) as resp:
-                    if resp.status == 200:
-                        return self
+                if self._get_health(timeout=1) == 200:
+                    return self
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("server did not start")
@@ -127,8 +142,7 @@ class ServerProcess:
 
     def alive(self) -> bool:
         try:
-            with urllib.request.urlopen(self.url + "health", timeout=2) as resp:
-                return resp.status == 200
+            return self._get_health(timeout=2) == 200
         except OSError:
             return False
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ankisyncd.config import describe, load, parse_env_users, read_config_file
+from ankisyncd.config import (
+    describe,
+    load,
+    parse_env_users,
+    read_config_file,
+    read_file_variables,
+)
 from ankisyncd.errors import ConfigError
 
 HOME = {"HOME": "/home/u"}
@@ -91,3 +98,39 @@ def test_config_file_must_exist_when_named_and_know_its_keys(tmp_path: Path) -> 
     bad.write_text("port = [\n")
     with pytest.raises(ConfigError, match=r"bad\.conf"):
         read_config_file(str(bad), HOME)
+
+
+def test_file_variants_read_secrets_from_files(tmp_path: Path) -> None:
+    (tmp_path / "user").write_text("alice:s3cret\n")
+    (tmp_path / "port").write_text("8443")
+    environ = read_file_variables(
+        {
+            **HOME,
+            "SYNC_USER1_FILE": str(tmp_path / "user"),
+            "ANKISYNCD_PORT_FILE": str(tmp_path / "port"),
+        }
+    )
+    s = load({}, environ)
+    assert s.port == 8443
+    assert [(u.name, str(u.secret)) for u in s.env_users] == [("alice", "s3cret")]
+    assert "SYNC_USER1_FILE" not in environ
+    assert read_file_variables({"OTHER_FILE": "/nonexistent"}) == {"OTHER_FILE": "/nonexistent"}
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"SYNC_USER1_FILE": "/nonexistent/x"}, "SYNC_USER1_FILE (env): cannot read"),
+        ({"SYNC_USER1_FILE": "/dev/null", "SYNC_USER1": "a:b"}, "SYNC_USER1 is set as well"),
+    ],
+)
+def test_file_variants_fail_clearly(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        read_file_variables(environ)
+
+
+def test_tls_cert_and_key_go_together() -> None:
+    with pytest.raises(ConfigError, match="--tls-key: tls_key needs tls_cert as well"):
+        load({"tls_key": "/k.pem"}, HOME)
+    s = load({"tls_key": "/k.pem"}, {**HOME, "ANKISYNCD_TLS_CERT": "/c.pem"})
+    assert (s.tls_cert, s.tls_key) == (Path("/c.pem"), Path("/k.pem"))

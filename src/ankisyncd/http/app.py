@@ -34,6 +34,7 @@ from ankisyncd.http.framing import (
     v11_request,
 )
 from ankisyncd.http.legacy import legacy_request
+from ankisyncd.http.tls import tls_options
 from ankisyncd.protocol.envelope import UserName
 from ankisyncd.protocol.media import (
     envelope,
@@ -292,6 +293,7 @@ def _lifespan(server: SyncServer) -> Callable[[Router], AbstractAsyncContextMana
 
 def serve(settings: Settings) -> None:
     """Run the server until interrupted."""
+    tls = tls_options(settings)  # before anything starts: a bad certificate stops start-up
     server = SyncServer(settings)
     uvicorn.run(
         build_app(server),
@@ -302,4 +304,5 @@ def serve(settings: Settings) -> None:
         server_header=False,
         proxy_headers=False,  # nothing reads the client's address
         timeout_graceful_shutdown=10,
+        **tls,
     )
