@@ -65,11 +65,21 @@ def _parse_int(text: str) -> int:
         raise ValueError(f"{text!r} is not an integer") from None
 
 
-def _parse_megs(text: str) -> int:
+def _parse_positive(text: str) -> int:
     megs = _parse_int(text)
     if megs < 1:
         raise ValueError(f"{text!r} must be at least 1")
     return megs
+
+
+def _parse_seconds(text: str) -> float:
+    try:
+        seconds = float(str(text).strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds <= 86400:
+        raise ValueError(f"{text!r} must be more than 0 and at most 86400 seconds")
+    return seconds
 
 
 def _parse_level(text: str) -> str:
@@ -118,8 +128,8 @@ class Settings:
     max_sync_payload_megs: int = field(
         default=100,
         metadata=_meta(
-            _parse_megs,
-            "request size limit L in MiB; bodies may decompress to 3 x L",
+            _parse_positive,
+            "L in MiB: legacy forms up to L, full uploads and media zips decompressed to 3 x L",
             "MAX_SYNC_PAYLOAD_MEGS",
         ),
     )
@@ -131,6 +141,22 @@ class Settings:
     )
     tls_key: Path | None = field(
         default=None, metadata=_meta(_parse_path, "PEM private key of tls_cert")
+    )
+    header_timeout: float = field(
+        default=30.0,
+        metadata=_meta(_parse_seconds, "seconds to receive a request's line and headers"),
+    )
+    body_timeout: float = field(
+        default=90.0,
+        metadata=_meta(_parse_seconds, "seconds a request body may go without any byte arriving"),
+    )
+    keep_alive_timeout: float = field(
+        default=20.0,
+        metadata=_meta(_parse_seconds, "seconds an idle connection is kept between requests"),
+    )
+    max_connections: int = field(
+        default=1000,
+        metadata=_meta(_parse_positive, "open connections (and requests) before answering 503"),
     )
     env_users: tuple[EnvUser, ...] = field(default=(), metadata={"internal": True})
     sources: Mapping[str, str] = field(default_factory=dict, metadata={"internal": True})

@@ -33,6 +33,7 @@ from ankisyncd.http.framing import (
     parse_sync_header,
     v11_request,
 )
+from ankisyncd.http.guard import ConnectionLimits, guarded_protocol
 from ankisyncd.http.legacy import legacy_request
 from ankisyncd.http.tls import tls_options
 from ankisyncd.protocol.envelope import UserName
@@ -302,7 +303,10 @@ def serve(settings: Settings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
-        proxy_headers=False,  # nothing reads the client's address
+        proxy_headers=False,  # http/address.py reads forwarded addresses, from trusted proxies
         timeout_graceful_shutdown=10,
         **tls,
+        http=guarded_protocol(ConnectionLimits(settings.header_timeout, settings.body_timeout)),
+        timeout_keep_alive=max(1, round(settings.keep_alive_timeout)),
+        limit_concurrency=settings.max_connections,
     )
