@@ -82,6 +82,30 @@ def _parse_seconds(text: str) -> float:
     return seconds
 
 
+def _parse_count(text: str) -> int:
+    count = _parse_int(text)
+    if count < 0:
+        raise ValueError(f"{text!r} must not be negative")
+    return count
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_duration(text: str) -> int:
+    """Seconds from ``90``, ``90s``, ``30m``, ``6h`` or ``1d``; 0 means off."""
+    value = str(text).strip().lower()
+    unit = _UNITS.get(value[-1:], 0)
+    number = value[:-1] if unit else value
+    try:
+        seconds = int(number) * (unit or 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (e.g. 3600, 30m, 6h, 1d)") from None
+    if seconds < 0:
+        raise ValueError(f"{text!r} must not be negative")
+    return seconds
+
+
 def _parse_level(text: str) -> str:
     level = str(text).strip().lower()
     if level not in LOG_LEVELS:
@@ -158,6 +182,23 @@ class Settings:
         default=1000,
         metadata=_meta(_parse_positive, "open connections (and requests) before answering 503"),
     )
+    snapshot_interval: int = field(
+        default=0,
+        metadata=_meta(
+            _parse_duration, "snapshot every changed collection this often (30m, 6h, 1d; 0: off)"
+        ),
+    )
+    snapshot_keep_last: int = field(
+        default=10, metadata=_meta(_parse_positive, "snapshots kept per user: the newest N")
+    )
+    snapshot_keep_daily: int = field(
+        default=14,
+        metadata=_meta(_parse_count, "also kept: the newest snapshot of each of the last D days"),
+    )
+    snapshot_max_megs: int = field(
+        default=0,
+        metadata=_meta(_parse_count, "disk cap on one user's snapshots in MiB (0: no cap)"),
+    )
     env_users: tuple[EnvUser, ...] = field(default=(), metadata={"internal": True})
     sources: Mapping[str, str] = field(default_factory=dict, metadata={"internal": True})
 
@@ -165,6 +206,11 @@ class Settings:
     def max_payload_bytes(self) -> int:
         """L in bytes."""
         return self.max_sync_payload_megs * 1024 * 1024
+
+    @property
+    def snapshot_root(self) -> Path:
+        """Where snapshots are kept: one folder per user."""
+        return self.data_root / ".ankisyncd" / "snapshots"
 
     @property
     def max_decompressed_bytes(self) -> int:

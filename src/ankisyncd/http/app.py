@@ -286,7 +286,10 @@ def _lifespan(server: SyncServer) -> Callable[[Router], AbstractAsyncContextMana
     @asynccontextmanager
     async def lifespan(app: Router) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(server.startup)  # touches SQLite: not on the loop
-        yield
+        async with anyio.create_task_group() as background:
+            background.start_soon(server.take_snapshots)
+            yield
+            background.cancel_scope.cancel()
         await server.shutdown()
 
     return lifespan

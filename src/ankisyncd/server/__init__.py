@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+import anyio
+
 from ankisyncd.config import Settings
 from ankisyncd.errors import AuthFailed
 from ankisyncd.protocol.envelope import UserName
@@ -18,11 +20,22 @@ from ankisyncd.server.collection import CollectionServer
 from ankisyncd.server.media import MediaServer
 from ankisyncd.storage.collection import remove_temp_files
 from ankisyncd.storage.paths import user_folder
+from ankisyncd.storage.snapshots import Retention, SnapshotStore
 from ankisyncd.sync.meta import meta as build_meta
 from ankisyncd.users.accounts import Accounts
 
-__all__ = ["SyncServer"]
+__all__ = ["SyncServer", "snapshot_store"]
 log = logging.getLogger(__name__)
+
+
+def snapshot_store(settings: Settings) -> SnapshotStore:
+    """The snapshots of ``settings``' data root, with its retention rules."""
+    retention = Retention(
+        settings.snapshot_keep_last,
+        settings.snapshot_keep_daily,
+        settings.snapshot_max_megs * 1024 * 1024,
+    )
+    return SnapshotStore(settings.data_root, settings.snapshot_root, retention)
 
 
 class SyncServer:
@@ -36,7 +49,11 @@ class SyncServer:
             settings.auth_db_path,
             [(u.name, str(u.secret), u.hashed, u.source) for u in settings.env_users],
         )
-        self.collection = CollectionServer(self.data_root, self.max_decompressed_bytes)
+        self.snapshots = snapshot_store(settings)
+        self.snapshot_interval = settings.snapshot_interval
+        self.collection = CollectionServer(
+            self.data_root, self.max_decompressed_bytes, self.snapshots
+        )
         self.media = MediaServer(self.data_root, self.max_decompressed_bytes)
 
     def startup(self) -> None:
@@ -50,6 +67,16 @@ class SyncServer:
                 removed = remove_temp_files(folder)
                 if removed:
                     log.info("removed %d temporary files left in %s", removed, folder)
+
+    async def take_snapshots(self) -> None:
+        """Snapshot every changed collection each ``snapshot_interval``, until cancelled."""
+        if self.snapshot_interval <= 0:
+            return
+        while True:
+            await anyio.sleep(self.snapshot_interval)
+            made = await in_thread(self.snapshots.create_changed)
+            if made:
+                log.info("scheduled snapshots of %d changed collections", len(made))
 
     async def shutdown(self) -> None:
         """Roll back unfinished syncs and close every database."""

@@ -6,7 +6,8 @@ Work for one user is serialised by that user's lock; different users never wait 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -30,7 +31,9 @@ from ankisyncd.storage.collection import (
     remove_database,
     temp_file,
 )
+from ankisyncd.storage.locks import COLLECTION_LOCK, lock, try_lock, unlock
 from ankisyncd.storage.paths import COLLECTION_FILE, user_folder
+from ankisyncd.storage.snapshots import SnapshotStore
 from ankisyncd.sync import full
 from ankisyncd.sync.changes import apply_changes, parse_changes
 from ankisyncd.sync.chunks import apply_chunk, next_chunk
@@ -67,6 +70,19 @@ class CollectionUser:
             self._state = (stamp, await in_thread(self.db.state))
         return self._state[1]
 
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Hold ``lock`` and the user's file lock, which the command line takes to restore a
+        snapshot while the server runs (``storage.locks``)."""
+        async with self.lock:
+            fd = try_lock(self.folder, COLLECTION_LOCK)  # free, as a rule: no thread needed
+            if fd is None:
+                fd = await in_thread(lock, self.folder, COLLECTION_LOCK)
+            try:
+                yield
+            finally:
+                unlock(fd)
+
     def collection_changed(self) -> None:
         self._state = None
 
@@ -84,9 +100,12 @@ class CollectionUser:
 class CollectionServer:
     """Implements the ``/sync`` endpoints after login for authenticated users."""
 
-    def __init__(self, data_root: Path, max_decompressed_bytes: int) -> None:
+    def __init__(
+        self, data_root: Path, max_decompressed_bytes: int, snapshots: SnapshotStore
+    ) -> None:
         self.data_root = data_root
         self.max_decompressed_bytes = max_decompressed_bytes
+        self.snapshots = snapshots
         self._users: dict[str, CollectionUser] = {}
         self._sync_steps: anyio.CapacityLimiter | None = None  # made on the event loop
 
@@ -128,7 +147,7 @@ class CollectionServer:
         if not skey:
             raise BadRequest("missing skey")
         state = self._user(user)
-        async with state.lock:
+        async with state.writing():
             await state.abort_session()
             try:
                 state.session, graves = await in_thread(start, state.db, skey, req)
@@ -166,12 +185,15 @@ class CollectionServer:
         if not skey:
             raise BadRequest("missing skey")
         state = self._user(user)
-        async with state.lock:
+        async with state.writing():
             session = state.session
             if session is None:
                 raise SessionConflict("no active sync")
             if session.skey != skey:
                 raise SessionConflict("active sync with different key")
+            if state.db.replaced():  # a snapshot was restored since ``start``
+                await state.abort_session()
+                raise SessionConflict("collection replaced during the sync")
             try:
                 if end:
                     result = await in_thread(step, session, *args)
@@ -204,10 +226,11 @@ class CollectionServer:
             )
             if problem is not None:
                 return problem
-            async with state.lock:
+            async with state.writing():
                 await state.abort_session()
                 await in_thread(state.db.close)
                 state.collection_changed()
+                await in_thread(self.snapshots.before_replace, user)
                 return await in_thread(full.store_upload, checked, state.collection)
         finally:
             await in_thread(remove_database, staged)
@@ -216,7 +239,7 @@ class CollectionServer:
     async def download(self, user: UserName, version: int) -> tuple[BinaryIO, int]:
         """Open a snapshot of the collection for a full download: (file, size)."""
         state = self._user(user)
-        async with state.lock:
+        async with state.writing():
             await state.abort_session()
             await in_thread(state.db.close)
             state.collection_changed()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -111,7 +112,9 @@ def ensure_collection(path: Path) -> None:
         finally:
             checkpoint_and_close(con)
         fsync_file(staging)
-        os.replace(staging, path)
+        # A link never replaces a collection that appeared meanwhile (a snapshot restored).
+        with contextlib.suppress(FileExistsError):
+            os.link(staging, path)
         fsync_dir(path.parent)
     finally:
         staging.unlink(missing_ok=True)
@@ -170,6 +173,10 @@ class CollectionConnection:
         if self._con is not None:
             self._con.close()
             self._con = None
+
+    def replaced(self) -> bool:
+        """True if the open connection's file is no longer the collection (a restore)."""
+        return self._con is not None and _inode(self.path) != self._inode
 
     def file_stamp(self) -> tuple[object, ...]:
         return file_stamp(self.path)

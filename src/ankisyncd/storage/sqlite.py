@@ -53,3 +53,23 @@ def checkpoint_and_close(con: sqlite3.Connection) -> None:
         con.execute("pragma wal_checkpoint(truncate)")
     finally:
         con.close()
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy a database through SQLite's online backup API into the new file ``target``.
+
+    The copy is one consistent state of ``source`` even while other connections write to it
+    (a file copy could tear a page or miss the WAL). ``target`` is left as one self-contained
+    file, without a WAL beside it.
+    """
+    if not source.is_file():
+        raise FileNotFoundError(source)
+    src = sqlite3.connect(source, isolation_level=None)
+    try:
+        dst = sqlite3.connect(target, isolation_level=None)
+        try:
+            src.backup(dst)
+        finally:
+            checkpoint_and_close(dst)
+    finally:
+        src.close()

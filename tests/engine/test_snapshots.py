@@ -1,0 +1,90 @@
+"""Snapshot store: naming, retention and what counts as changed, on real SQLite files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from ankisyncd.errors import UserError
+from ankisyncd.storage.collection import TEMPLATE
+from ankisyncd.storage.snapshots import Retention, SnapshotStore
+
+DAY = 86400
+
+
+def store_with(tmp_path: Path, retention: Retention) -> SnapshotStore:
+    (tmp_path / "data" / "ana").mkdir(parents=True)
+    shutil.copyfile(TEMPLATE, tmp_path / "data" / "ana" / "collection.anki2")
+    return SnapshotStore(tmp_path / "data", tmp_path / "snaps", retention)
+
+
+def plant(store: SnapshotStore, age_seconds: float, size: int = 10, reason: str = "manual") -> str:
+    """A snapshot file as if taken ``age_seconds`` ago."""
+    when = datetime.fromtimestamp(time.time() - age_seconds, timezone.utc)
+    snapshot_id = f"{when.strftime('%Y%m%d-%H%M%S')}-{reason}"
+    folder = store.folder("ana")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{snapshot_id}.anki2").write_bytes(b"x" * size)
+    return snapshot_id
+
+
+def test_prune_keeps_the_newest_and_one_per_day(tmp_path: Path) -> None:
+    store = store_with(tmp_path, Retention(keep_last=2, keep_daily=3))
+    hourly = [plant(store, h * 3600 + 60) for h in range(0, 24 * 5, 6)]  # 5 days, 4 a day
+    store.prune("ana")
+    kept = [s.id for s in store.of_user("ana")]
+    assert kept[:2] == hourly[:2]
+    days = {k[:8] for k in kept}
+    assert len(kept) <= 2 + 3 and len(days) >= 3
+    assert hourly[-1] not in kept  # older than the daily window
+
+
+def test_prune_respects_the_disk_cap_but_keeps_the_newest(tmp_path: Path) -> None:
+    store = store_with(tmp_path, Retention(keep_last=10, keep_daily=0, max_bytes=250))
+    ids = [plant(store, age, size=100) for age in (10, 20, 30, 40)]
+    store.prune("ana")
+    assert [s.id for s in store.of_user("ana")] == ids[:2]
+    store = SnapshotStore(store.data_root, store.root, Retention(max_bytes=1))
+    store.prune("ana")
+    assert [s.id for s in store.of_user("ana")] == ids[:1]
+
+
+def test_snapshots_in_the_same_second_get_distinct_ids(tmp_path: Path) -> None:
+    store = store_with(tmp_path, Retention())
+    made = [store.create("ana", "manual") for _ in range(3)]
+    ids = [m.id for m in made if m is not None]
+    assert len(set(ids)) == 3
+    assert sorted(s.id for s in store.of_user("ana")) == sorted(ids)
+
+
+def test_only_changed_collections_are_snapshotted_again(tmp_path: Path) -> None:
+    store = store_with(tmp_path, Retention())
+    assert len(store.create_changed()) == 1
+    assert store.create_changed() == []
+    col = store.data_root / "ana" / "collection.anki2"
+    later = time.time() + 5
+    os.utime(col, (later, later))
+    assert len(store.create_changed()) == 1
+
+
+def test_stock_collection_is_not_kept_before_an_upload(tmp_path: Path) -> None:
+    store = store_with(tmp_path, Retention())
+    assert store.before_replace("ana") is None
+    assert store.before_replace("nobody") is None
+
+
+def test_unknown_snapshot_and_unsafe_names_are_refused(tmp_path: Path) -> None:
+    store = store_with(tmp_path, Retention())
+    with pytest.raises(UserError):
+        store.get("ana", "20990101-000000-manual")
+    with pytest.raises(UserError):
+        store.of_user("../ana")
+    plant(store, 0)
+    (store.folder("ana") / "notes.txt").write_text("not a snapshot")
+    (store.folder("ana") / "2099-bad-upload.anki2").write_text("bad name")
+    assert len(store.of_user("ana")) == 1
