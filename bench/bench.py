@@ -20,6 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# harness.py and load.py sit beside this file, which also runs imported as bench.bench.
+sys.path.insert(0, str(Path(__file__).parent))
+
 from harness import (
     CACHE,
     Client,
@@ -293,6 +296,15 @@ def main() -> None:
 
 
 def print_row(workload: str, results: dict[tuple[str, str], Result]) -> None:
+    ours, theirs = print_totals(workload, results)
+    for key in ours.extra:
+        x, y = statistics.median(ours.extra[key]), statistics.median(theirs.extra[key])
+        print(f"   {key:<15} ours {x:9.3f}  official {y:9.3f}  ratio {_ratio(x, y):5.2f}")
+    sys.stdout.flush()
+
+
+def print_totals(workload: str, results: dict[tuple[str, str], Result]) -> tuple[Result, Result]:
+    """The title, then time, CPU and peak RSS of both servers; returns their results."""
     ours, theirs = results[(workload, "ankisyncd")], results[(workload, "official")]
     a, b = statistics.median(ours.seconds), statistics.median(theirs.seconds)
     cpu_a, cpu_b = statistics.median(ours.cpu), statistics.median(theirs.cpu)
@@ -303,16 +315,12 @@ def print_row(workload: str, results: dict[tuple[str, str], Result]) -> None:
         f"{cpu_a / cpu_b if cpu_b else float('nan'):5.2f}"
     )
     print(f"   rss    ours {max(ours.rss):7.1f}MiB official {max(theirs.rss):7.1f}MiB")
-    for key in ours.extra:
-        x, y = statistics.median(ours.extra[key]), statistics.median(theirs.extra[key])
-        print(f"   {key:<15} ours {x:9.3f}  official {y:9.3f}  ratio {_ratio(x, y):5.2f}")
-    sys.stdout.flush()
+    return ours, theirs
 
 
 def print_methods(workload: str, results: dict[tuple[str, str], Result]) -> None:
     """M's table: per request path, calls per sync and the server's CPU and time per call."""
-    ours, theirs = results[(workload, "ankisyncd")], results[(workload, "official")]
-    print(f"{workload} {WORKLOADS[workload][0]} (median of the runs)")
+    ours, theirs = print_totals(workload, results)
     print(
         f"   {'request':<22} {'calls':>5} {'cpu us ours':>12} {'official':>9} {'ratio':>6}"
         f" {'time us ours':>13} {'official':>9}"

@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_benchmark_runs_every_workload_on_both_servers(tmp_path: Path) -> None:
     env = {**os.environ, "ANKISYNCD_BENCH_CACHE": str(tmp_path / "cache")}
     run = subprocess.run(
-        [sys.executable, "bench/bench.py", "--scale", "0.002", "--reps", "1"],
+        [
+            *(sys.executable, "bench/bench.py", "--scale", "0.002", "--reps", "1"),
+            *("--users", "2", "--seconds", "1", "--method-syncs", "3"),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
