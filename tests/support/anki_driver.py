@@ -193,6 +193,11 @@ class Device:
         self.col.set_config(key, value)
         return {}
 
+    def set_random_config(self, key: str, size: int) -> dict[str, Any]:
+        """A setting of ``size`` random hex digits: makes a collection that hardly compresses."""
+        self.col.set_config(key, os.urandom(size // 2).hex())
+        return {}
+
     def check_database(self) -> dict[str, Any]:
         return {"integrity": self.col.db.scalar("pragma integrity_check")}
 

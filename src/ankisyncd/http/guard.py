@@ -79,7 +79,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._in_headers:
             self._header_bytes += len(data)
             if self._header_bytes > MAX_HEADER_BYTES:
-                self._answer_and_close(_TOO_LARGE_ANSWER)
+                # One read may carry the headers and the start of a large body (nginx sends
+                # them together): refuse only if the headers are still not complete.
+                super().data_received(data)
+                if self._in_headers and not self.transport.is_closing():
+                    self._answer_and_close(_TOO_LARGE_ANSWER)
                 return
         elif self._in_body:
             self._body_seen += 1
