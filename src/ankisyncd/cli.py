@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -24,16 +25,19 @@ import click
 from ankisyncd import __version__
 from ankisyncd.config import (
     Settings,
+    config_file_path,
     describe,
     load,
     read_config_file,
     read_file_variables,
+    set_file_value,
     setting_fields,
 )
 from ankisyncd.errors import ConfigError, UserError
 from ankisyncd.server import snapshot_store
 from ankisyncd.storage.restore import restore
 from ankisyncd.storage.snapshots import Snapshot, counts
+from ankisyncd.users.hashing import check_phc, hash_password
 from ankisyncd.users.store import UserStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,9 +98,23 @@ def serve(ctx: click.Context, /, **flags: Any) -> None:
     from ankisyncd.http import serve as serve_http
 
     try:
-        serve_http(settings)
+        serve_http(settings, _admin_factory(settings))
     except ConfigError as exc:
         _fail(str(exc), 2)
+
+
+def _admin_factory(settings: Settings) -> Callable[[Any], Any] | None:
+    """The admin pages' builder when an admin password hash is set (else they stay unloaded)."""
+    if settings.admin_password_hash is None:
+        return None
+    try:
+        check_phc(str(settings.admin_password_hash))
+    except ValueError as exc:
+        source = settings.sources["admin_password_hash"]
+        raise ConfigError(f"{source}: {exc}") from None
+    from ankisyncd.admin import build_admin
+
+    return functools.partial(build_admin, settings)
 
 
 @main.group()
@@ -310,3 +328,35 @@ def snapshot_restore(ctx: click.Context, name: str, snapshot_id: str) -> None:
     if kept is not None:
         click.echo(f"kept the replaced collection as snapshot {kept.id}")
     click.echo(f"restored {snapshot_id} for {name!r}; on each device, sync and choose download")
+
+
+@main.group()
+def admin() -> None:
+    """The admin web page (off until an admin password is set)."""
+
+
+@admin.command("set-password")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option(
+    "--print", "print_only", is_flag=True, help="only print the hash (for an environment variable)"
+)
+@click.pass_context
+def admin_set_password(ctx: click.Context, password_stdin: bool, print_only: bool) -> None:
+    """Hash a new admin password (argon2id) and write it to the config file as
+    admin_password_hash; the admin page is on from the server's next start."""
+    password = _read_password(password_stdin)
+    if not password:
+        _fail("the password is empty")
+    phc = hash_password(password)
+    if print_only:
+        click.echo(phc)
+        return
+    path, _ = config_file_path(ctx.find_root().meta.get("config"), os.environ)
+    try:
+        set_file_value(path, "admin_password_hash", phc)
+    except (ConfigError, OSError) as exc:
+        _fail(str(exc))
+    click.echo(f"wrote admin_password_hash to {path}; restart the server to use it")
+    source = _settings(ctx, {}).sources["admin_password_hash"]
+    if not source.startswith(str(path)):
+        click.echo(f"warning: {source} sets admin_password_hash too, and wins", err=True)

@@ -7,6 +7,7 @@ mappings and never reads ``os.environ`` or the disk itself, except the config fi
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -126,6 +127,21 @@ def _parse_path(text: str) -> Path:
     return Path(str(text)).expanduser()
 
 
+def _parse_admin_hash(text: str) -> Secret:
+    # Only argon2: the hash is made by ``ankisyncd admin set-password``; checked fully at start.
+    phc = str(text).strip()
+    if not phc.startswith("$argon2"):
+        raise ValueError("not an argon2 PHC string (make one with `ankisyncd admin set-password`)")
+    return Secret(phc)
+
+
+def _parse_minutes(text: str) -> int:
+    minutes = _parse_int(text)
+    if not 1 <= minutes <= 7 * 24 * 60:
+        raise ValueError(f"{text!r} must be between 1 and 10080 (a week)")
+    return minutes
+
+
 def _meta(parse: Callable[[str], Any], help: str, alias: str | None = None) -> dict[str, Any]:
     return {"parse": parse, "help": help, "alias": alias}
 
@@ -199,6 +215,23 @@ class Settings:
         default=0,
         metadata=_meta(_parse_count, "disk cap on one user's snapshots in MiB (0: no cap)"),
     )
+    admin_password_hash: Secret | None = field(
+        default=None,
+        metadata=_meta(
+            _parse_admin_hash, "argon2 hash of the admin password: enables the /admin/ page"
+        ),
+    )
+    admin_host: str | None = field(
+        default=None,
+        metadata=_meta(_parse_host, "serve the admin page on this address only (with admin_port)"),
+    )
+    admin_port: int | None = field(
+        default=None,
+        metadata=_meta(_parse_port, "serve the admin page on this port only, not on port"),
+    )
+    admin_session_minutes: int = field(
+        default=60, metadata=_meta(_parse_minutes, "admin logins expire after this many minutes")
+    )
     env_users: tuple[EnvUser, ...] = field(default=(), metadata={"internal": True})
     sources: Mapping[str, str] = field(default_factory=dict, metadata={"internal": True})
 
@@ -232,16 +265,20 @@ def default_config_path(environ: Mapping[str, str]) -> Path:
     return Path(base).expanduser() / "ankisyncd" / "ankisyncd.conf"
 
 
+def config_file_path(flag_path: str | None, environ: Mapping[str, str]) -> tuple[Path, str | None]:
+    """The config file to read, and what named it (None: the default path, which may be absent)."""
+    if flag_path:
+        return Path(flag_path).expanduser(), "--config"
+    if environ.get(ENV_PREFIX + "CONFIG"):
+        return Path(environ[ENV_PREFIX + "CONFIG"]).expanduser(), "ANKISYNCD_CONFIG"
+    return default_config_path(environ), None
+
+
 def read_config_file(
     flag_path: str | None, environ: Mapping[str, str]
 ) -> tuple[dict[str, Any], str | None]:
     """Read the TOML config file; returns its values and its path (None when there is none)."""
-    if flag_path:
-        path, explicit = Path(flag_path).expanduser(), "--config"
-    elif environ.get(ENV_PREFIX + "CONFIG"):
-        path, explicit = Path(environ[ENV_PREFIX + "CONFIG"]).expanduser(), "ANKISYNCD_CONFIG"
-    else:
-        path, explicit = default_config_path(environ), None
+    path, explicit = config_file_path(flag_path, environ)
     if not path.is_file():
         if explicit:
             raise ConfigError(f"{explicit}: config file {str(path)!r} does not exist")
@@ -298,6 +335,8 @@ def load(
             ("tls_cert", "tls_key") if "tls_cert" in values else ("tls_key", "tls_cert")
         )
         raise ConfigError(f"{sources[given]}: {given} needs {missing} as well")
+    if "admin_host" in values and "admin_port" not in values:
+        raise ConfigError(f"{sources['admin_host']}: admin_host needs admin_port as well")
     for f in setting_fields():
         sources.setdefault(f.name, "default")
     return Settings(**values, env_users=parse_env_users(environ), sources=sources)
@@ -352,9 +391,52 @@ def parse_env_users(environ: Mapping[str, str]) -> tuple[EnvUser, ...]:
 def describe(settings: Settings) -> list[tuple[str, str, str]]:
     """(name, value, source) rows for ``config show`` and the start-up log."""
     rows = [
-        (f.name, str(getattr(settings, f.name)), settings.sources[f.name]) for f in setting_fields()
+        (f.name, _shown(getattr(settings, f.name)), settings.sources[f.name])
+        for f in setting_fields()
     ]
     for user in settings.env_users:
         kind = "PHC hash" if user.hashed else "password"
         rows.append((f"user {user.name}", f"{kind} {user.secret!r}", user.source))
     return rows
+
+
+def _shown(value: object) -> str:
+    return repr(value) if isinstance(value, Secret) else str(value)
+
+
+def set_file_value(path: Path, name: str, value: str) -> None:
+    """Set top-level key ``name`` to the string ``value`` in the TOML file at ``path``.
+
+    Replaces the key's line or appends one; creates the file (mode 0600) when missing. Other
+    lines and comments are kept. The file must parse before and after.
+    """
+    lines: list[str] = []
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {str(path)!r}: {exc}") from exc
+        lines = text.splitlines()
+    line = f"{name} = '{value}'"
+    for i, old in enumerate(lines):
+        if old.split("=", 1)[0].strip() == name:
+            lines[i] = line
+            break
+    else:
+        lines.append(line)  # every setting is top-level: the file has no tables to land in
+    new_text = "\n".join(lines) + "\n"
+    try:
+        written = tomllib.loads(new_text).get(name)
+    except tomllib.TOMLDecodeError:  # control characters, say
+        written = None
+    if written != value:  # a quote or a newline would end the literal string early
+        raise ConfigError(f"{name}: the value cannot be written to a TOML file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(new_text)
+    if path.exists():
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+    os.replace(tmp, path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from ankisyncd.http.app import build_app, serve
+from ankisyncd.http.app import build_app
+from ankisyncd.http.serving import serve
 
 __all__ = ["build_app", "serve"]

@@ -13,12 +13,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import BinaryIO
 
 import anyio.to_thread
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route, Router
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import ASGIApp
 
-from ankisyncd.config import Settings
 from ankisyncd.errors import BadRequest
 from ankisyncd.http.errors import error_response
 from ankisyncd.http.framing import (
@@ -33,9 +32,7 @@ from ankisyncd.http.framing import (
     parse_sync_header,
     v11_request,
 )
-from ankisyncd.http.guard import ConnectionLimits, guarded_protocol
 from ankisyncd.http.legacy import legacy_request
-from ankisyncd.http.tls import tls_options
 from ankisyncd.protocol.envelope import UserName
 from ankisyncd.protocol.media import (
     envelope,
@@ -117,6 +114,7 @@ class Endpoint:
             response = await work(who)
         except Exception as exc:
             response = error_response(exc, f"{name} user={who[0]}")
+        self.server.activity.record(name, who[0], who[1], response.status_code)
         log.info(
             "%s user=%s client=%s status=%d %.1fms",
             name,
@@ -262,24 +260,24 @@ async def health(request: Request) -> Response:
     return Response(b"", status_code=200)
 
 
-def build_app(server: SyncServer) -> Router:
-    """The ASGI application serving one SyncServer.
+def build_app(server: SyncServer, admin: ASGIApp | None = None) -> Router:
+    """The ASGI application serving one SyncServer, with the admin pages at ``/admin`` if given.
 
     A bare Router, without Starlette's exception middleware: every handler already turns its
     errors into responses (``Endpoint.logged``), and the two extra layers cost each request
     about a tenth of its time.
     """
     sync, media = SyncEndpoint(server), MediaEndpoint(server)
-    return Router(
-        routes=[
-            Route("/sync/{method}", sync.handle, methods=["POST"]),  # most requests: first
-            Route("/health", health, methods=["GET", "HEAD"]),
-            Route("/msync/{method}", media.handle, methods=["GET", "POST"]),
-            # Old clients with a separately typed media URL sometimes add a slash.
-            Route("/msync//{method}", media.handle, methods=["GET", "POST"]),
-        ],
-        lifespan=_lifespan(server),
-    )
+    routes: list[BaseRoute] = [
+        Route("/sync/{method}", sync.handle, methods=["POST"]),  # most requests: first
+        Route("/health", health, methods=["GET", "HEAD"]),
+        Route("/msync/{method}", media.handle, methods=["GET", "POST"]),
+        # Old clients with a separately typed media URL sometimes add a slash.
+        Route("/msync//{method}", media.handle, methods=["GET", "POST"]),
+    ]
+    if admin is not None:  # when off, /admin/ is not even a route: 404, nothing spent
+        routes.append(Mount("/admin", app=admin))
+    return Router(routes=routes, lifespan=_lifespan(server))
 
 
 def _lifespan(server: SyncServer) -> Callable[[Router], AbstractAsyncContextManager[None]]:
@@ -293,23 +291,3 @@ def _lifespan(server: SyncServer) -> Callable[[Router], AbstractAsyncContextMana
         await server.shutdown()
 
     return lifespan
-
-
-def serve(settings: Settings) -> None:
-    """Run the server until interrupted."""
-    tls = tls_options(settings)  # before anything starts: a bad certificate stops start-up
-    server = SyncServer(settings)
-    uvicorn.run(
-        build_app(server),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,  # http/address.py reads forwarded addresses, from trusted proxies
-        timeout_graceful_shutdown=10,
-        **tls,
-        http=guarded_protocol(ConnectionLimits(settings.header_timeout, settings.body_timeout)),
-        timeout_keep_alive=max(1, round(settings.keep_alive_timeout)),
-        limit_concurrency=settings.max_connections,
-    )

@@ -16,6 +16,7 @@ from ankisyncd.errors import AuthFailed
 from ankisyncd.protocol.envelope import UserName
 from ankisyncd.protocol.messages import HostKeyRequest, HostKeyResponse, MetaRequest, MetaResponse
 from ankisyncd.server._threads import in_thread
+from ankisyncd.server.activity import Activity
 from ankisyncd.server.collection import CollectionServer
 from ankisyncd.server.media import MediaServer
 from ankisyncd.storage.collection import remove_temp_files
@@ -55,6 +56,7 @@ class SyncServer:
             self.data_root, self.max_decompressed_bytes, self.snapshots
         )
         self.media = MediaServer(self.data_root, self.max_decompressed_bytes)
+        self.activity = Activity()
 
     def startup(self) -> None:
         """Create the data root and remove temporary files that interrupted requests left."""

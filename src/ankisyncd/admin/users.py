@@ -1,0 +1,140 @@
+"""Users page: list with usage, add, set password, remove (after a confirmation page).
+
+Each action calls the ``UserStore`` method that ``ankisyncd user ...`` calls, through a store of
+its own (as the CLI's), so the server sees the change as it sees the CLI's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ankisyncd.admin.context import Admin
+from ankisyncd.errors import UserError
+from ankisyncd.server.activity import LastSync
+from ankisyncd.storage.usage import UserUsage, user_usage
+from ankisyncd.users.store import UserStore
+
+
+@dataclass(frozen=True)
+class UserRow:
+    name: str
+    source: str  # "database", or "environment" for SYNC_USERn users (read-only here)
+    created: int | None
+    devices: int | None
+    usage: UserUsage
+    last_sync: LastSync | None
+
+
+def store(admin: Admin) -> UserStore:
+    return UserStore(admin.settings.auth_db_path)
+
+
+def _rows(admin: Admin) -> list[UserRow]:
+    root, activity = admin.settings.data_root, admin.server.activity
+    env = admin.server.accounts.env_accounts
+    db = store(admin)
+    try:
+        records = [r for r in db.list() if r.name not in env]
+    finally:
+        db.close()
+    rows = [
+        UserRow(r.name, "database", r.created, r.devices, user_usage(root, r.name), None)
+        for r in records
+    ]
+    rows += [UserRow(n, "environment", None, None, user_usage(root, n), None) for n in env]
+    rows.sort(key=lambda r: r.name.casefold())
+    return [
+        UserRow(r.name, r.source, r.created, r.devices, r.usage, activity.last_sync(r.name))
+        for r in rows
+    ]
+
+
+async def users_page(admin: Admin, request: Request) -> Response:
+    return await _users(admin, request, None, 200)
+
+
+async def _users(admin: Admin, request: Request, error: str | None, status: int) -> Response:
+    rows = await admin.in_thread(_rows, admin)
+    return admin.render(request, "users.html", status, users=rows, error=error)
+
+
+def _form(request: Request) -> dict[str, str]:
+    form: dict[str, str] = request.scope["admin_form"]
+    return form
+
+
+def _call(admin: Admin, method: str, *args: str) -> None:
+    db = store(admin)
+    try:
+        getattr(db, method)(*args)
+    finally:
+        db.close()
+
+
+async def add_user(admin: Admin, request: Request) -> Response:
+    form = _form(request)
+    name, password = form.get("name", ""), form.get("password", "")
+    if password != form.get("password2", ""):
+        return await _users(admin, request, "The two passwords differ.", 400)
+    try:
+        await admin.in_thread(_call, admin, "add", name, password)
+    except UserError as exc:
+        return await _users(admin, request, _sentence(exc), 400)
+    return admin.done(request, f"Added user {name!r}.", "/users")
+
+
+def _user_name(admin: Admin, request: Request) -> str:
+    name: str = request.path_params["name"]
+    if name in admin.server.accounts.env_accounts:
+        raise HTTPException(409, "this user is defined by SYNC_USERn variables")
+    return name
+
+
+async def user_page(admin: Admin, request: Request) -> Response:
+    return await _user(admin, request, None, 200)
+
+
+async def _user(admin: Admin, request: Request, error: str | None, status: int) -> Response:
+    name = request.path_params["name"]
+    rows = [r for r in await admin.in_thread(_rows, admin) if r.name == name]
+    if not rows:
+        raise HTTPException(404, "no such user")
+    return admin.render(request, "user.html", status, user=rows[0], error=error)
+
+
+async def set_password(admin: Admin, request: Request) -> Response:
+    name, form = _user_name(admin, request), _form(request)
+    password = form.get("password", "")
+    if password != form.get("password2", ""):
+        return await _user(admin, request, "The two passwords differ.", 400)
+    try:
+        await admin.in_thread(_call, admin, "set_password", name, password)
+    except UserError as exc:
+        return await _user(admin, request, _sentence(exc), 400)
+    message = f"Changed the password of {name!r}; each of their devices must log in again."
+    return admin.done(request, message, f"/users/{quote(name, safe='')}")
+
+
+async def confirm_remove(admin: Admin, request: Request) -> Response:
+    name = _user_name(admin, request)
+    return admin.render(request, "confirm_remove.html", name=name)
+
+
+async def remove_user(admin: Admin, request: Request) -> Response:
+    name = _user_name(admin, request)
+    try:
+        await admin.in_thread(_call, admin, "remove", name)
+    except UserError as exc:
+        raise HTTPException(404, _sentence(exc)) from None
+    message = f"Removed user {name!r}; their devices are logged out, their data folder is kept."
+    return admin.done(request, message, "/users")
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return text[:1].upper() + text[1:] + "."
