@@ -77,15 +77,25 @@ def _call(admin: Admin, method: str, *args: str) -> None:
 
 
 async def add_user(admin: Admin, request: Request) -> Response:
-    form = _form(request)
-    name, password = form.get("name", ""), form.get("password", "")
-    if password != form.get("password2", ""):
-        return await _users(admin, request, "The two passwords differ.", 400)
-    try:
-        await admin.in_thread(_call, admin, "add", name, password)
-    except UserError as exc:
-        return await _users(admin, request, _sentence(exc), 400)
+    name = _form(request).get("name", "")
+    error = await _with_password(admin, request, "add", name)
+    if error is not None:
+        return await _users(admin, request, error, 400)
     return admin.done(request, f"Added user {name!r}.", "/users")
+
+
+async def _with_password(admin: Admin, request: Request, method: str, name: str) -> str | None:
+    """Call ``UserStore.<method>(name, password)`` with the form's password (given twice);
+    returns what went wrong, as a sentence for the page, or None."""
+    form = _form(request)
+    password = form.get("password", "")
+    if password != form.get("password2", ""):
+        return "The two passwords differ."
+    try:
+        await admin.in_thread(_call, admin, method, name, password)
+    except UserError as exc:
+        return _sentence(exc)
+    return None
 
 
 def _user_name(admin: Admin, request: Request) -> str:
@@ -108,14 +118,10 @@ async def _user(admin: Admin, request: Request, error: str | None, status: int) 
 
 
 async def set_password(admin: Admin, request: Request) -> Response:
-    name, form = _user_name(admin, request), _form(request)
-    password = form.get("password", "")
-    if password != form.get("password2", ""):
-        return await _user(admin, request, "The two passwords differ.", 400)
-    try:
-        await admin.in_thread(_call, admin, "set_password", name, password)
-    except UserError as exc:
-        return await _user(admin, request, _sentence(exc), 400)
+    name = _user_name(admin, request)
+    error = await _with_password(admin, request, "set_password", name)
+    if error is not None:
+        return await _user(admin, request, error, 400)
     message = f"Changed the password of {name!r}; each of their devices must log in again."
     return admin.done(request, message, f"/users/{quote(name, safe='')}")
 
