@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from ankisyncd.users.hashing import hash_password
 from tests.support.browser import DESKTOP, PHONE, Tab, chromium
 from tests.support.clients import Device
-from tests.support.compare import NO_CHANGES
+from tests.support.compare import FULL_SYNC, NO_CHANGES
 from tests.support.server import ServerProcess
 
 ADMIN_PASSWORD = "correct horse battery"
@@ -225,3 +225,40 @@ def test_pages_work_without_javascript(browser: Browser, admin_server: ServerPro
     nav(page, "Connect a device").click()
     expect(page.locator("#sync-url")).to_have_text(admin_server.url)
     expect(page.get_by_role("button", name="Copy")).to_be_hidden()  # needs script: stays hidden
+
+
+def test_restoring_a_snapshot_on_the_page_brings_the_notes_back(
+    browser: Browser, admin_server: ServerProcess, tmp_path: Path
+) -> None:
+    admin_server.add_user("gus", "pw")
+    device = Device(tmp_path / "gus")
+    device.login("gus", "pw", admin_server.url)
+    device.run({"op": "add_notes", "count": 15, "prefix": "keep"}, {"op": "full_upload"})
+    tab = open_tab(browser)
+    page = log_in(tab, admin_server)
+    page.get_by_role("link", name="gus", exact=True).click()
+    page.get_by_role("button", name="Take a snapshot now").click()
+    expect(page.get_by_role("status")).to_contain_text("Took snapshot")
+    expect(page.get_by_role("row", name=re.compile("taken by hand"))).to_contain_text("15 notes")
+
+    # A mistake: most notes deleted, and synced to the server.
+    assert device.run({"op": "delete_notes", "count": 12}, {"op": "sync"})[1] == {
+        "required": NO_CHANGES,  # what is left to do: the normal sync did it all
+        "server_message": "",
+    }
+    page.reload()
+    tab.shot("user-snapshots")
+    page.get_by_role("row", name=re.compile("taken by hand")).get_by_role("link").click()
+    expect(page.get_by_role("heading", name="Restore gus's collection?")).to_be_visible()
+    expect(page.locator(".card")).to_contain_text("Choose Download")
+    tab.shot("restore-confirm")
+    page.get_by_role("button", name="Restore this snapshot").click()
+    expect(page.get_by_role("status")).to_contain_text("choose Download")
+    # The replaced collection (3 notes) is itself kept.
+    expect(page.get_by_role("row", name=re.compile("before a restore"))).to_contain_text("3 notes")
+    assert "admin at 127.0.0.1: Restored" in admin_server.log()
+
+    assert device.sync()["required"] == FULL_SYNC  # the client asks which side wins
+    device.run({"op": "full_download"})
+    notes = device.dump()["notes"]
+    assert len(notes) == 15 and all("keep front" in n[6] for n in notes)

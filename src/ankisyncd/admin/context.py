@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
 import anyio.to_thread
@@ -24,7 +25,15 @@ from ankisyncd.config import Settings
 from ankisyncd.server import SyncServer
 
 log = logging.getLogger("ankisyncd.admin")
+T = TypeVar("T")
 HERE = Path(__file__).parent
+# Why each snapshot was taken (storage.snapshots.REASONS), in words.
+SNAPSHOT_REASONS = {
+    "upload": "before a full upload",
+    "scheduled": "scheduled",
+    "manual": "taken by hand",
+    "restore": "before a restore",
+}
 # Admin forms are a few short fields; nothing larger is read.
 MAX_FORM_BYTES = 16 * 1024
 
@@ -66,6 +75,7 @@ class Admin:
         templates.env.filters["when"] = when
         templates.env.filters["client"] = client
         templates.env.globals["quote"] = lambda name: quote(name, safe="")
+        templates.env.globals["reasons"] = SNAPSHOT_REASONS
         return cls(settings, server, Sessions(settings.admin_session_minutes * 60), templates)
 
     def render(
@@ -92,7 +102,7 @@ class Admin:
         session.flash = message
         return self.redirect(request, path)
 
-    async def in_thread(self, func: Any, *args: Any) -> Any:
+    async def in_thread(self, func: Callable[..., T], *args: Any) -> T:
         """SQLite and password hashing never run on the event loop."""
         return await anyio.to_thread.run_sync(func, *args)
 

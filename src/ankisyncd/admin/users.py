@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ankisyncd.admin.context import Admin
+from ankisyncd.admin.snapshots import snapshot_rows
 from ankisyncd.errors import UserError
 from ankisyncd.server.activity import LastSync
 from ankisyncd.storage.usage import UserUsage, user_usage
@@ -114,7 +115,8 @@ async def _user(admin: Admin, request: Request, error: str | None, status: int) 
     rows = [r for r in await admin.in_thread(_rows, admin) if r.name == name]
     if not rows:
         raise HTTPException(404, "no such user")
-    return admin.render(request, "user.html", status, user=rows[0], error=error)
+    shots = await admin.in_thread(snapshot_rows, admin, name)
+    return admin.render(request, "user.html", status, user=rows[0], error=error, snapshots=shots)
 
 
 async def set_password(admin: Admin, request: Request) -> Response:
