@@ -35,6 +35,8 @@ from ankisyncd.config import (
 )
 from ankisyncd.errors import ConfigError, UserError
 from ankisyncd.server import snapshot_store
+from ankisyncd.server.check import check as check_storage
+from ankisyncd.storage.backup import backup as backup_data
 from ankisyncd.storage.restore import restore
 from ankisyncd.storage.snapshots import Snapshot, counts
 from ankisyncd.users.hashing import check_phc, hash_password
@@ -360,3 +362,40 @@ def admin_set_password(ctx: click.Context, password_stdin: bool, print_only: boo
     source = _settings(ctx, {}).sources["admin_password_hash"]
     if not source.startswith(str(path)):
         click.echo(f"warning: {source} sets admin_password_hash too, and wins", err=True)
+
+
+@main.command()
+@click.argument("dest")
+@click.option("--replace", is_flag=True, help="replace an earlier backup at DEST")
+@click.pass_context
+def backup(ctx: click.Context, dest: str, replace: bool) -> None:
+    """Write a consistent copy of the data root and the auth database to the new folder DEST,
+    which a server can be started on as it is (works while the server runs)."""
+    settings = _settings(ctx, {})
+    try:
+        report = backup_data(settings.data_root, settings.auth_db_path, Path(dest), replace)
+    except UserError as exc:
+        _fail(str(exc))
+    click.echo(
+        f"backed up {report.users} users ({report.collections} collections,"
+        f" {report.media_files} media files, {report.bytes} bytes) to {dest}"
+    )
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--repair", is_flag=True, help="fix what is safe to fix (never deletes media)")
+@click.pass_context
+def check(ctx: click.Context, name: str | None, repair: bool) -> None:
+    """Check every collection (or NAME's), media.db against the media folder and the auth
+    database; one line per problem, exit status 1 if there is any."""
+    settings = _settings(ctx, {})
+    try:
+        problems = check_storage(settings.data_root, settings.auth_db_path, name, repair)
+    except UserError as exc:
+        _fail(str(exc))
+    for line in problems:
+        click.echo(line)
+    if problems:
+        sys.exit(1)
+    click.echo("ok: no problems found")

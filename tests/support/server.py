@@ -13,6 +13,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
+from ankisyncd.storage.locks import COLLECTION_LOCK, MEDIA_LOCK
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -153,8 +155,8 @@ class ServerProcess:
 def hash_tree(root: Path) -> dict[str, str]:
     """SHA-256 of every file under ``root``.
 
-    Left out: SQLite's ``-shm`` index (shared memory, not data) and empty ``-wal`` files,
-    which exist while a connection is open and hold nothing.
+    Left out: SQLite's ``-shm`` index (shared memory, not data), empty ``-wal`` files,
+    which exist while a connection is open and hold nothing, and the empty per-user lock files.
     """
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -162,4 +164,5 @@ def hash_tree(root: Path) -> dict[str, str]:
         if p.is_file()
         and not p.name.endswith("-shm")
         and not (p.name.endswith("-wal") and p.stat().st_size == 0)
+        and p.name not in (COLLECTION_LOCK, MEDIA_LOCK)
     }

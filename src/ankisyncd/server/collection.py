@@ -24,14 +24,14 @@ from ankisyncd.protocol.normal import (
     StartRequest,
     UnchunkedChanges,
 )
-from ankisyncd.server._threads import in_thread
+from ankisyncd.server._threads import file_lock, in_thread
 from ankisyncd.storage.collection import (
     CollectionConnection,
     CollectionState,
     remove_database,
     temp_file,
 )
-from ankisyncd.storage.locks import COLLECTION_LOCK, lock, try_lock, unlock
+from ankisyncd.storage.locks import COLLECTION_LOCK
 from ankisyncd.storage.paths import COLLECTION_FILE, user_folder
 from ankisyncd.storage.snapshots import SnapshotStore
 from ankisyncd.sync import full
@@ -72,16 +72,9 @@ class CollectionUser:
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:
-        """Hold ``lock`` and the user's file lock, which the command line takes to restore a
-        snapshot while the server runs (``storage.locks``)."""
-        async with self.lock:
-            fd = try_lock(self.folder, COLLECTION_LOCK)  # free, as a rule: no thread needed
-            if fd is None:
-                fd = await in_thread(lock, self.folder, COLLECTION_LOCK)
-            try:
-                yield
-            finally:
-                unlock(fd)
+        """Hold ``lock`` and the user's collection file lock (a restore takes it)."""
+        async with self.lock, file_lock(self.folder, COLLECTION_LOCK):
+            yield
 
     def collection_changed(self) -> None:
         self._state = None

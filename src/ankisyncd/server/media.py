@@ -21,9 +21,11 @@ from ankisyncd.media.sanity import media_sanity
 from ankisyncd.media.upload import upload_changes
 from ankisyncd.media.zip import BadZip
 from ankisyncd.protocol.envelope import BodyStream, UserName
-from ankisyncd.server._threads import in_thread
+from ankisyncd.server._threads import file_lock, in_thread
 from ankisyncd.storage.collection import TEMP_PREFIX, open_temp_file
+from ankisyncd.storage.locks import MEDIA_LOCK
 from ankisyncd.storage.paths import user_folder
+from ankisyncd.storage.sqlite import file_stamp
 
 log = logging.getLogger(__name__)
 # Upload batches are small (the client sends at most 25 files, ~2.5 MB): kept in memory; a
@@ -38,7 +40,9 @@ class MediaUser:
     folder: Path
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     store: MediaStore = field(init=False)
-    usn: int | None = None  # cached; only this process changes it
+    usn: int | None = None  # cached while ``media.db`` is unchanged
+    usn_stamp: tuple[object, ...] = ()  # of ``media.db`` when ``usn`` was read: ``check
+    # --repair`` changes it from another process
 
     def __post_init__(self) -> None:
         self.store = MediaStore(self.folder)
@@ -76,9 +80,10 @@ class MediaServer:
 
     async def usn(self, user: UserName) -> int:
         state = self._user(user)
-        if state.usn is None:
+        if state.usn is None or state.usn_stamp != file_stamp(state.store.db_path):
             async with state.lock:
                 state.usn = await in_thread(state.store.last_usn)
+                state.usn_stamp = file_stamp(state.store.db_path)
         return state.usn
 
     async def changes(self, user: UserName, last_usn: int) -> list[tuple[str, int, str]]:
@@ -101,9 +106,9 @@ class MediaServer:
                 else:
                     await in_thread(fh.write, data)
             fh.seek(0)
-            async with state.lock:
+            async with state.lock, file_lock(state.folder, MEDIA_LOCK):
                 processed, usn = await in_thread(self._apply_upload, state, cast(BinaryIO, fh))
-                state.usn = usn
+                state.usn, state.usn_stamp = usn, file_stamp(state.store.db_path)
                 return processed, usn
 
     def _apply_upload(self, state: MediaUser, fh: BinaryIO) -> tuple[int, int]:

@@ -127,6 +127,18 @@ def check_upload(path: Path) -> None:
         con.close()
 
 
+def check_collection(path: Path) -> None:
+    """Raise InvalidCollection unless ``path`` is a sound schema-18 collection; writes nothing."""
+    try:
+        con = connect(path)
+        try:
+            _check_open_collection(con)
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise InvalidCollection(f"sqlite error: {exc}") from exc
+
+
 def _check_open_collection(con: sqlite3.Connection) -> None:
     result = con.execute("pragma integrity_check").fetchall()
     if result != [("ok",)]:

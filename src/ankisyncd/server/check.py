@@ -1,0 +1,32 @@
+"""``check``: every user's collection and media, the auth database, our leftover files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ankisyncd.errors import UserError
+from ankisyncd.media.check import check_media
+from ankisyncd.storage.check import check_collection_file, check_database, leftover_temp_files
+from ankisyncd.storage.paths import user_folder
+
+
+def check(data_root: Path, auth_db: Path, user: str | None, repair: bool) -> list[str]:
+    """One line per problem found (and, with ``repair``, what was done about it)."""
+    if user is not None:
+        folder = user_folder(data_root, user)
+        if not folder.is_dir():
+            raise UserError(f"user {user!r} has no data folder")
+        folders = [folder]
+    elif data_root.is_dir():
+        folders = [p for p in sorted(data_root.iterdir()) if p.is_dir() and p.name[0] != "."]
+    else:
+        folders = []
+    problems = []
+    for folder in folders:
+        found = check_collection_file(folder)
+        found += check_media(folder, repair)
+        found += leftover_temp_files(folder, repair)
+        problems += [f"{folder.name}: {line}" for line in found]
+    if user is None and auth_db.is_file():
+        problems += check_database(auth_db, "auth database")
+    return problems

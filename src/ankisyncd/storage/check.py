@@ -1,0 +1,66 @@
+"""Offline-safe checks of stored databases and of our own leftover temporary files."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from ankisyncd.storage.collection import TEMP_PREFIX
+from ankisyncd.storage.paths import COLLECTION_FILE
+from ankisyncd.storage.sqlite import connect
+from ankisyncd.storage.upload import InvalidCollection, check_collection
+
+
+def check_database(path: Path, label: str) -> list[str]:
+    """SQLite's integrity check of one database; a problem line for each failure."""
+    try:
+        con = connect(path)
+        try:
+            result = con.execute("pragma integrity_check").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        return [f"{label} cannot be read: {exc}"]
+    if result != [("ok",)]:
+        return [f"{label} fails its integrity check: {'; '.join(r[0] for r in result[:3])}"]
+    return []
+
+
+def check_collection_file(folder: Path) -> list[str]:
+    """Problems of the collection in user folder ``folder`` (none if it has none yet)."""
+    path = folder / COLLECTION_FILE
+    if not path.is_file():
+        return []
+    try:
+        check_collection(path)
+    except InvalidCollection as exc:
+        return [f"collection: {exc}"]
+    return []
+
+
+def leftover_temp_files(folder: Path, repair: bool) -> list[str]:
+    """Our temporary files whose process is gone (removed if ``repair``); files of a running
+    process, such as an upload in progress, are left alone."""
+    problems = []
+    for path in sorted(folder.glob(TEMP_PREFIX + "*")):
+        if _owner_alive(path.name):
+            continue
+        if repair:
+            path.unlink(missing_ok=True)
+        problems.append(f"leftover temporary file: {path.name}" + (" (removed)" if repair else ""))
+    return problems
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the process named in ``<prefix><purpose>-<pid>-<n>`` still runs."""
+    parts = name.rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
