@@ -271,6 +271,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60, help="W9: how long they sync")
     parser.add_argument("--method-syncs", type=int, default=200, help="M: syncs measured")
     parser.add_argument("--edits", type=int, default=1, help="M: notes edited per sync")
+    parser.add_argument(
+        "--baseline", type=Path, help="also run ankisyncd from this checkout (before/after)"
+    )
     args = parser.parse_args()
     chosen = [w for w in WORKLOADS if not args.only or w in args.only.split(",")]
     with tempfile.TemporaryDirectory(prefix="ankisyncd-bench-") as tmp:
@@ -279,36 +282,47 @@ def main() -> None:
         users = max(9, args.users)
         ours = Server("ankisyncd", [sys.executable, "-m", "ankisyncd", "serve"], root, users)
         official = Server("official", [sys.executable, "-m", "anki.syncserver"], root, users)
+        servers = [ours, official]
+        if args.baseline:
+            baseline = Server("baseline", ours.command, root, users)
+            baseline.env["PYTHONPATH"] = str(args.baseline.resolve() / "src")
+            servers.append(baseline)
         results: dict[tuple[str, str], Result] = {}
-        for server in (ours, official):
+        for server in servers:
             server.start()
         try:
             for workload in chosen:
                 _title, fn = WORKLOADS[workload]
                 for _rep in range(args.reps):
-                    for server in (ours, official):
+                    for server in servers:
                         result = results.setdefault((workload, server.name), Result())
                         measure(server, result, lambda m, s=server, f=fn: f(bench, s, m))
-                (print_methods if workload == "M" else print_row)(workload, results)
+                for server in servers:
+                    if server is not official:
+                        show = print_methods if workload == "M" else print_row
+                        show(workload, results, server.name)
         finally:
-            for server in (ours, official):
+            for server in servers:
                 server.stop()
 
 
-def print_row(workload: str, results: dict[tuple[str, str], Result]) -> None:
-    ours, theirs = print_totals(workload, results)
+def print_row(workload: str, results: dict[tuple[str, str], Result], name: str) -> None:
+    ours, theirs = print_totals(workload, results, name)
     for key in ours.extra:
         x, y = statistics.median(ours.extra[key]), statistics.median(theirs.extra[key])
         print(f"   {key:<15} ours {x:9.3f}  official {y:9.3f}  ratio {_ratio(x, y):5.2f}")
     sys.stdout.flush()
 
 
-def print_totals(workload: str, results: dict[tuple[str, str], Result]) -> tuple[Result, Result]:
-    """The title, then time, CPU and peak RSS of both servers; returns their results."""
-    ours, theirs = results[(workload, "ankisyncd")], results[(workload, "official")]
+def print_totals(
+    workload: str, results: dict[tuple[str, str], Result], name: str
+) -> tuple[Result, Result]:
+    """The title, then time, CPU and peak RSS of server ``name`` ("ours") and the official
+    server; returns their results."""
+    ours, theirs = results[(workload, name)], results[(workload, "official")]
     a, b = statistics.median(ours.seconds), statistics.median(theirs.seconds)
     cpu_a, cpu_b = statistics.median(ours.cpu), statistics.median(theirs.cpu)
-    print(f"{workload} {WORKLOADS[workload][0]}")
+    print(f"{workload} {WORKLOADS[workload][0]}" + ("" if name == "ankisyncd" else f" [{name}]"))
     print(f"   time   ours {a * 1000:9.1f}ms official {b * 1000:9.1f}ms ratio {a / b:5.2f}")
     print(
         f"   cpu    ours {cpu_a:8.3f}s  official {cpu_b:8.3f}s  ratio "
@@ -318,9 +332,9 @@ def print_totals(workload: str, results: dict[tuple[str, str], Result]) -> tuple
     return ours, theirs
 
 
-def print_methods(workload: str, results: dict[tuple[str, str], Result]) -> None:
+def print_methods(workload: str, results: dict[tuple[str, str], Result], name: str) -> None:
     """M's table: per request path, calls per sync and the server's CPU and time per call."""
-    ours, theirs = print_totals(workload, results)
+    ours, theirs = print_totals(workload, results, name)
     print(
         f"   {'request':<22} {'calls':>5} {'cpu us ours':>12} {'official':>9} {'ratio':>6}"
         f" {'time us ours':>13} {'official':>9}"

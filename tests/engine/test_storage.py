@@ -20,6 +20,7 @@ from ankisyncd.storage.collection import (
 )
 from ankisyncd.storage.sqlite import connect
 from ankisyncd.storage.upload import InvalidCollection, check_upload, install_upload
+from ankisyncd.sync.session import Busy, SyncSession
 
 
 def test_new_collection_is_the_stock_one_with_fresh_times(tmp_path: Path) -> None:
@@ -147,4 +148,23 @@ def test_the_kept_connection_follows_a_collection_replaced_on_disk(tmp_path: Pat
     db.close()
     con = connect(path)
     assert con.execute("select usn from col").fetchone() == (43,)
+    con.close()
+
+
+def test_a_session_told_not_to_wait_reports_another_writer(tmp_path: Path) -> None:
+    path = tmp_path / "collection.anki2"
+    ensure_collection(path)
+    writer, con = connect(path), connect(path)
+    writer.execute("begin immediate")
+    started = time.monotonic()
+    with pytest.raises(Busy):
+        SyncSession.begin(con, "skey", 0, False, wait=False)
+    assert time.monotonic() - started < 10  # no wait for the 30 s busy timeout
+    assert not con.in_transaction
+    assert con.execute("pragma busy_timeout").fetchone() == (30_000,)  # restored
+    writer.execute("rollback")
+    session = SyncSession.begin(con, "skey", 0, False, wait=False)
+    assert con.in_transaction and session.server_usn == 0
+    session.rollback()
+    writer.close()
     con.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,35 @@ def test_two_devices_syncing_at_once_converge(server: ServerProcess, tmp_path: P
     assert len(dump["notes"]) == 90
     for device in (a, b):
         assert device.step("check_database") == {"integrity": "ok"}
+
+
+def test_a_collection_another_process_writes_holds_up_only_its_user(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """Small steps run on the event loop; a ``start`` that would wait for another process's
+    write lock waits in a worker thread instead, so other users' syncs go on meanwhile."""
+    a, b = paired(server, tmp_path)
+    server.add_user("bob", "pw")
+    bob = Device(tmp_path / "bob")
+    bob.login("bob", "pw", server.url)
+    ok(bob.run({"op": "add_notes", "count": 3, "prefix": "bob"}, {"op": "full_upload"}))
+    ok(a.run({"op": "edit_notes", "count": 1, "text": "while locked"}))
+    writer = connect(server.data_root / "alice" / "collection.anki2")
+    writer.execute("begin immediate")
+    result: dict[str, Any] = {}
+    alice = threading.Thread(target=lambda: result.update(a.sync()))
+    alice.start()
+    try:
+        time.sleep(2)  # time for alice's sync to reach ``start`` (not asserted)
+        ok(bob.run({"op": "edit_notes", "count": 1, "text": "meanwhile"}, {"op": "sync"}))
+        assert alice.is_alive()  # still waiting for the writer
+    finally:
+        writer.execute("rollback")
+        writer.close()
+        alice.join()
+    assert "error" not in result, result
+    ok(b.run({"op": "sync"}))
+    assert_same(a, b)
 
 
 def test_large_collection_with_many_edits(server: ServerProcess, tmp_path: Path) -> None:

@@ -174,6 +174,11 @@ class CollectionConnection:
             self._con.close()
             self._con = None
 
+    @property
+    def is_open(self) -> bool:
+        """Open on its file: ``get`` will neither create nor open anything."""
+        return self._con is not None and _inode(self.path) == self._inode
+
     def replaced(self) -> bool:
         """True if the open connection's file is no longer the collection (a restore)."""
         return self._con is not None and _inode(self.path) != self._inode

@@ -5,6 +5,12 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
+from ankisyncd.storage.sqlite import BUSY_TIMEOUT_MS
+
+
+class Busy(Exception):
+    """Another connection is writing the collection (only when told not to wait)."""
+
 
 @dataclass
 class SyncSession:
@@ -23,9 +29,19 @@ class SyncSession:
 
     @classmethod
     def begin(
-        cls, con: sqlite3.Connection, skey: str, client_usn: int, client_is_newer: bool
+        cls,
+        con: sqlite3.Connection,
+        skey: str,
+        client_usn: int,
+        client_is_newer: bool,
+        *,
+        wait: bool = True,
     ) -> SyncSession:
-        con.execute("begin immediate")
+        """Open the write transaction; without ``wait``, raise Busy rather than wait for it."""
+        if wait:
+            con.execute("begin immediate")
+        else:
+            _begin_now(con)
         try:
             (usn,) = con.execute("select usn from col").fetchone()
         except BaseException:
@@ -43,3 +59,15 @@ class SyncSession:
         """Give back the page cache the sync filled (up to 2 MiB), so that the connections kept
         open hold memory only while their users sync."""
         self.con.execute("pragma shrink_memory")
+
+
+def _begin_now(con: sqlite3.Connection) -> None:
+    con.execute("pragma busy_timeout = 0")
+    try:
+        con.execute("begin immediate")
+    except sqlite3.OperationalError as exc:
+        if not con.in_transaction and "locked" in str(exc):
+            raise Busy("collection locked by another connection") from exc
+        raise
+    finally:
+        con.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")

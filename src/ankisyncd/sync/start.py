@@ -10,10 +10,14 @@ GRAVE_CARD, GRAVE_NOTE, GRAVE_DECK = 0, 1, 2
 
 
 def start(
-    collection: CollectionConnection, skey: str, req: StartRequest
+    collection: CollectionConnection, skey: str, req: StartRequest, *, wait: bool = True
 ) -> tuple[SyncSession, Graves]:
-    """Open the session's transaction; return it and the server's deletions for the client."""
-    session = SyncSession.begin(collection.get(), skey, req.client_usn, req.local_is_newer)
+    """Open the session's transaction; return it and the server's deletions for the client.
+
+    Without ``wait``, raise ``Busy`` instead of waiting for another connection's write."""
+    session = SyncSession.begin(
+        collection.get(), skey, req.client_usn, req.local_is_newer, wait=wait
+    )
     try:
         rows = session.con.execute(
             "select oid, type from graves where usn >= ? order by type, oid", (req.client_usn,)
