@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ankisyncd import __version__
+from tests.support.docs import documented
 from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,11 @@ def serves(ankisyncd: Path, data: Path, env: dict[str, str] | None = None) -> st
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    run(sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", out, ROOT)
+    build = documented(
+        "python -m build --sdist --wheel --outdir dist .",
+        {"python": sys.executable, "dist": str(out), ".": str(ROOT)},
+    )
+    run(*build)
     return out
 
 
@@ -75,21 +80,28 @@ def fresh_venv(folder: Path) -> Path:
 
 @pytest.mark.parametrize("kind", ["wheel", "sdist", "source tree"])
 def test_a_fresh_venv_installs_and_serves(dists: Path, tmp_path: Path, kind: str) -> None:
-    target = {
-        "wheel": next(dists.glob("*.whl")),
-        "sdist": next(dists.glob("*.tar.gz")),
-        "source tree": ROOT,
-    }[kind]
     bin_dir = fresh_venv(tmp_path / "venv")
-    run(bin_dir / "pip", "install", "-q", target)
-    version = run(bin_dir / "ankisyncd", "--version").stdout
+    pip = {"pip": str(bin_dir / "pip")}
+    if kind == "wheel":
+        wheel = dists / "ankisyncd-0.1.0-py3-none-any.whl"
+        assert wheel.is_file(), "docs/deploy.md names the wheel of the current version"
+        named = {"dist/ankisyncd-0.1.0-py3-none-any.whl": str(wheel)}
+        run(*documented("pip install dist/ankisyncd-0.1.0-py3-none-any.whl", {**pip, **named}))
+    elif kind == "sdist":
+        run(bin_dir / "pip", "install", "-q", next(dists.glob("*.tar.gz")))
+    else:
+        run(*documented("pip install .", {**pip, ".": str(ROOT)}))
+    version = run(
+        *documented("ankisyncd --version", {"ankisyncd": str(bin_dir / "ankisyncd")})
+    ).stdout
     assert version.strip() == f"ankisyncd, version {__version__}"
     assert "Application startup complete" in serves(bin_dir / "ankisyncd", tmp_path / "data")
 
 
 def test_pipx_installs_a_working_command(tmp_path: Path) -> None:
     env = {**os.environ, "PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin")}
-    run(sys.executable, "-m", "pipx", "install", ROOT, env=env)
+    pipx = documented("pipx install .", {"pipx": [sys.executable, "-m", "pipx"], ".": str(ROOT)})
+    run(*pipx, env=env)
     ankisyncd = tmp_path / "bin" / "ankisyncd"
     assert run(ankisyncd, "--version").stdout.strip() == f"ankisyncd, version {__version__}"
     assert "Application startup complete" in serves(ankisyncd, tmp_path / "data")

@@ -13,24 +13,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from tests.support.clients import Device
+from tests.support.clients import Device, ok
 from tests.support.proxies import Proxy
 from tests.support.server import ServerProcess
-from tests.support.tls import tls_init
 
 PROXIES = ["caddy", "nginx"]
-
-
-def ok(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    errors = [r for r in results if "error" in r]
-    assert not errors, errors
-    return results
-
-
-@pytest.fixture
-def certs(tmp_path: Path) -> Path:
-    tls_init(tmp_path / "tls", "localhost", "127.0.0.1")
-    return tmp_path / "tls"
 
 
 @pytest.fixture

@@ -5,35 +5,33 @@ from __future__ import annotations
 import os
 import signal
 import ssl
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support.clients import LEGACY_V10, Device
+from tests.support.clients import LEGACY_V10, Device, ok
+from tests.support.docs import documented
 from tests.support.server import ServerProcess
 from tests.support.tls import served_certificate, tls_env, tls_init
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 
 
-def ok(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    errors = [r for r in results if "error" in r]
-    assert not errors, errors
-    return results
-
-
-@pytest.fixture
-def certs(tmp_path: Path) -> Path:
-    tls_init(tmp_path / "tls", "localhost", "127.0.0.1")
-    return tmp_path / "tls"
-
-
 @pytest.fixture
 def https_server(tmp_path: Path, certs: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "data", env=tls_env(certs))
+    server = ServerProcess(tmp_path / "data")
+    server.command = documented(
+        "ankisyncd serve --host 0.0.0.0 --tls-cert tls/server.pem --tls-key tls/server.key",
+        {
+            "ankisyncd": [sys.executable, "-m", "ankisyncd"],
+            "0.0.0.0": "127.0.0.1",
+            "tls/server.pem": str(certs / "server.pem"),
+            "tls/server.key": str(certs / "server.key"),
+        },
+    )
     server.add_user("alice", "pw")
     server.start()
     try:

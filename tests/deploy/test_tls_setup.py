@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ankisyncd.tls.issue import init
+from tests.support.docs import documented
 from tests.support.server import ServerProcess
 from tests.support.tls import tls_env, tls_init
 
@@ -117,7 +118,7 @@ def test_health_checks_an_https_server(offline: ServerProcess) -> None:
     assert offline.cli("health").returncode == 1
     offline.start()
     try:
-        result = offline.cli("health")
+        result = offline.cli(*documented("ankisyncd health")[1:])
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("ok: https://127.0.0.1:")
     finally:

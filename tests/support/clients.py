@@ -74,6 +74,13 @@ class Device:
         return self.step("dump")
 
 
+def ok(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``results`` of driver steps, after checking that none of them failed."""
+    errors = [r for r in results if "error" in r]
+    assert not errors, errors
+    return results
+
+
 def upload_notes(folder: Path, url: str, user: str, password: str, count: int) -> Device:
     """A device of ``user`` with ``count`` new notes, full-uploaded: the server then holds a
     collection the official client wrote."""

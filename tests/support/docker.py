@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.docs import documented
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path.home() / ".cache" / "ankisyncd"
 BASE_TAR = CACHE / "docker-base-bookworm.tar"
@@ -159,22 +161,25 @@ def build_context(folder: Path) -> Path:
     return folder
 
 
-def build_image(dockerd: Dockerd, context: Path, base: str, tag: str) -> str:
+def build_image(dockerd: Dockerd, context: Path, base: str) -> str:
+    """``docker build`` as docs/deploy.md shows it, with the offline build arguments."""
     dockerd.run(
-        "build",
-        "-q",
-        "-t",
-        tag,
-        "--build-arg",
-        f"BASE_IMAGE={base}",
-        "--build-arg",
-        "PIP_NO_INDEX=1",
-        "--build-arg",
-        "PIP_FIND_LINKS=/src/wheelhouse",
-        str(context),
+        *documented(
+            "docker build -t ankisyncd .",
+            {
+                "docker": [],
+                "build": ["build", "-q"],
+                ".": [
+                    *("--build-arg", f"BASE_IMAGE={base}"),
+                    *("--build-arg", "PIP_NO_INDEX=1"),
+                    *("--build-arg", "PIP_FIND_LINKS=/src/wheelhouse"),
+                    str(context),
+                ],
+            },
+        ),
         timeout=1800,
     )
-    return tag
+    return "ankisyncd"
 
 
 def image_size(dockerd: Dockerd, image: str) -> int:

@@ -72,6 +72,7 @@ class ServerProcess:
         self.data_root = data_root
         self.port = free_port()
         self.url_host = "127.0.0.1"  # the host clients put in their URL
+        self.command = [sys.executable, "-m", "ankisyncd", "serve"]
         self.log_path = data_root.parent / f"{data_root.name}-server.log"
         self.env = {
             **os.environ,
@@ -85,7 +86,7 @@ class ServerProcess:
 
     @property
     def https(self) -> bool:
-        return bool(self.env.get("ANKISYNCD_TLS_CERT"))
+        return bool(self.env.get("ANKISYNCD_TLS_CERT")) or "--tls-cert" in self.command
 
     @property
     def url(self) -> str:
@@ -118,9 +119,7 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ankisyncd", "serve"], env=self.env, stdout=log, stderr=log
-            )
+            self.proc = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -10,14 +10,27 @@ from pathlib import Path
 
 from cryptography import x509
 
+from tests.support.docs import documented
+
 
 def tls_init(folder: Path, *names: str) -> subprocess.CompletedProcess[str]:
     """``ankisyncd tls init --dir folder`` with ``--host``/``--ip`` per name."""
     args = []
     for name in names:
         args += ["--ip" if name[0].isdigit() or ":" in name else "--host", name]
+    command = documented(
+        "ankisyncd tls init --dir ./tls --host anki.home.arpa --ip 192.168.1.20",
+        {
+            "ankisyncd": [sys.executable, "-m", "ankisyncd"],
+            "./tls": str(folder),
+            "--host": [],
+            "anki.home.arpa": [],
+            "--ip": [],
+            "192.168.1.20": args,
+        },
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "ankisyncd", "tls", "init", "--dir", str(folder), *args],
+        command,
         capture_output=True,
         text=True,
         timeout=60,
