@@ -85,9 +85,12 @@ class Dockerd:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        # Container layers may still be mounted if dockerd died; leave the folder then.
-        for mounted in ("data", "exec"):
-            subprocess.run(["umount", "-R", str(self.dir / mounted)], capture_output=True)
+        # dockerd leaves its network namespace mounted (and layers, if it died): unmount
+        # everything under its folder, deepest first, before removing it.
+        inside = str(self.dir) + "/"
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for mount in sorted((m for m in mounts if m.startswith(inside)), key=len, reverse=True):
+            subprocess.run(["umount", mount], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
