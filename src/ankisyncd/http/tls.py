@@ -16,11 +16,13 @@ import ssl
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ankisyncd.config import Settings
 from ankisyncd.errors import ConfigError
-from ankisyncd.tls.certs import CertInfo, check_dates, describe, read_chain, warnings
+
+if TYPE_CHECKING:
+    from ankisyncd.tls.certs import CertInfo
 
 log = logging.getLogger("ankisyncd.tls")
 
@@ -45,6 +47,9 @@ def _no_password() -> str:
 
 def build_context(cert: Path, key: Path) -> tuple[ssl.SSLContext, CertInfo]:
     """Load one certificate/key pair; a clear ConfigError says what is wrong with it."""
+    # cryptography (~14 MiB resident) is imported only by servers that serve HTTPS.
+    from ankisyncd.tls.certs import check_dates, describe, read_chain
+
     for path in (cert, key):
         if not path.is_file():
             raise ConfigError(f"{str(path)!r} does not exist or is not a file")
@@ -128,6 +133,8 @@ def tls_options(settings: Settings) -> dict[str, Any]:
         ", ".join(info.names) or "(no names)",
         f"{info.not_after:%Y-%m-%d}",
     )
+    from ankisyncd.tls.certs import warnings
+
     for warning in warnings(info, settings.host):
         log.warning("tls: %s", warning)
     install_sighup(reloading)
