@@ -34,6 +34,7 @@ from ankisyncd.config import (
     setting_fields,
 )
 from ankisyncd.errors import ConfigError, UserError
+from ankisyncd.observe.logs import configure as configure_logging
 from ankisyncd.server import snapshot_store
 from ankisyncd.server.check import check as check_storage
 from ankisyncd.storage.backup import backup as backup_data
@@ -90,10 +91,7 @@ def main(ctx: click.Context, /, config_path: str | None, **flags: Any) -> None:
 def serve(ctx: click.Context, /, **flags: Any) -> None:
     """Serve the sync protocol over HTTP."""
     settings = _settings(ctx, flags)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     log = logging.getLogger("ankisyncd")
     for name, value, source in describe(settings):
         log.info("setting %s = %s (%s)", name, value, source)

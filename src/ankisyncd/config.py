@@ -23,6 +23,7 @@ else:  # pragma: no cover
 
 ENV_PREFIX = "ANKISYNCD_"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 
 
 class Secret(str):
@@ -135,6 +136,20 @@ def _parse_admin_hash(text: str) -> Secret:
     return Secret(phc)
 
 
+def _parse_log_format(text: str) -> str:
+    value = str(text).strip().lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(f"{text!r} is not one of {', '.join(LOG_FORMATS)}")
+    return value
+
+
+def _parse_token(text: str) -> Secret:
+    token = str(text).strip()
+    if len(token) < 16 or any(c.isspace() for c in token):
+        raise ValueError("a metrics token needs at least 16 characters and no spaces")
+    return Secret(token)
+
+
 def _parse_minutes(text: str) -> int:
     minutes = _parse_int(text)
     if not 1 <= minutes <= 7 * 24 * 60:
@@ -231,6 +246,13 @@ class Settings:
     )
     admin_session_minutes: int = field(
         default=60, metadata=_meta(_parse_minutes, "admin logins expire after this many minutes")
+    )
+    log_format: str = field(
+        default="text", metadata=_meta(_parse_log_format, "text (for a console) or json")
+    )
+    metrics_token: Secret | None = field(
+        default=None,
+        metadata=_meta(_parse_token, "require 'Authorization: Bearer <token>' for /metrics"),
     )
     env_users: tuple[EnvUser, ...] = field(default=(), metadata={"internal": True})
     sources: Mapping[str, str] = field(default_factory=dict, metadata={"internal": True})

@@ -7,7 +7,6 @@ into an Incoming request, authenticated, and handed to the server.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import BinaryIO
@@ -33,6 +32,7 @@ from ankisyncd.http.framing import (
     v11_request,
 )
 from ankisyncd.http.legacy import legacy_request
+from ankisyncd.http.observe import Observed, metrics_endpoint, note
 from ankisyncd.protocol.envelope import UserName
 from ankisyncd.protocol.media import (
     envelope,
@@ -107,22 +107,14 @@ class Endpoint:
     async def logged(
         self, request: Request, work: Callable[[list[str]], Awaitable[Response]]
     ) -> Response:
-        started = time.perf_counter()
         name = self.prefix + request.path_params["method"]
-        who = ["-", "-"]  # user, client version: filled in as they become known
+        who = ["-", "-", ""]  # user, client version, host key: filled in as they become known
         try:
             response = await work(who)
         except Exception as exc:
             response = error_response(exc, f"{name} user={who[0]}")
         self.server.activity.record(name, who[0], who[1], response.status_code)
-        log.info(
-            "%s user=%s client=%s status=%d %.1fms",
-            name,
-            who[0],
-            who[1],
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
+        note(request, who[0], who[1], who[2])  # for the request's log event (http/observe.py)
         return response
 
 
@@ -152,7 +144,7 @@ class SyncEndpoint(Endpoint):
             reply = await self.server.host_key(login)
             return _reply(reply.to_wire(), incoming.version)
         user = await self.server.authenticate(incoming.host_key)
-        who[0] = user
+        who[0], who[2] = user, incoming.host_key
         return await self._dispatch(method, user, incoming)
 
     async def _dispatch(self, method: SyncMethod, user: UserName, incoming: Incoming) -> Response:
@@ -216,7 +208,7 @@ class MediaEndpoint(Endpoint):
         incoming = await self.decode(request)
         who[1] = incoming.client_version or ("legacy" if incoming.legacy else "-")
         user = await self.server.authenticate(incoming.host_key)
-        who[0] = user
+        who[0], who[2] = user, incoming.host_key
         return await self._dispatch(method, user, incoming)
 
     async def _get_begin(self, request: Request, who: list[str]) -> Response:
@@ -226,8 +218,8 @@ class MediaEndpoint(Endpoint):
             raise BadRequest("begin needs k and v")
         who[1] = version
         user = await self.server.authenticate(key)
-        who[0] = user
-        usn = await self.server.media.usn(user)
+        who[0], who[2] = user, key
+        usn = await self.server.media_begin(user)
         return _reply(envelope({"usn": usn, "sk": key}), LEGACY_WIRE_VERSION)
 
     async def _dispatch(
@@ -243,7 +235,7 @@ class MediaEndpoint(Endpoint):
         if method is MediaSyncMethod.BEGIN:
             if not (incoming.legacy and incoming.client_version):
                 parse_begin(body)  # legacy forms carry the version in the "v" field instead
-            usn = await media.usn(user)
+            usn = await self.server.media_begin(user)
             return _reply(envelope({"usn": usn, "sk": incoming.host_key}), version)
         if method is MediaSyncMethod.MEDIA_CHANGES:
             changes = await media.changes(user, parse_media_changes(body))
@@ -260,7 +252,7 @@ async def health(request: Request) -> Response:
     return Response(b"", status_code=200)
 
 
-def build_app(server: SyncServer, admin: ASGIApp | None = None) -> Router:
+def build_app(server: SyncServer, admin: ASGIApp | None = None) -> ASGIApp:
     """The ASGI application serving one SyncServer, with the admin pages at ``/admin`` if given.
 
     A bare Router, without Starlette's exception middleware: every handler already turns its
@@ -277,7 +269,9 @@ def build_app(server: SyncServer, admin: ASGIApp | None = None) -> Router:
     ]
     if admin is not None:  # when off, /admin/ is not even a route: 404, nothing spent
         routes.append(Mount("/admin", app=admin))
-    return Router(routes=routes, lifespan=_lifespan(server))
+    serve_metrics = metrics_endpoint(server.metrics, server.metrics_token)
+    routes.append(Route("/metrics", serve_metrics, methods=["GET"]))
+    return Observed(Router(routes=routes, lifespan=_lifespan(server)), server.metrics)
 
 
 def _lifespan(server: SyncServer) -> Callable[[Router], AbstractAsyncContextManager[None]]:

@@ -112,6 +112,14 @@ class MediaStore:
         with self.open() as con:
             return int(con.execute("select last_usn from meta").fetchone()[0])
 
+    def usage(self) -> tuple[int, int]:
+        """(media usn, bytes of present files); (0, 0) for a user without a media database."""
+        if not self.db_path.exists():
+            return 0, 0
+        with self.open() as con:
+            usn, size = con.execute("select last_usn, total_bytes from meta").fetchone()
+            return int(usn), int(size)
+
     def finish_pending(self, con: sqlite3.Connection) -> None:
         """Carry out renames and removals whose rows were committed; what cannot be done yet
         (something else occupies the name: a folder made by hand?) stays pending."""

@@ -8,11 +8,13 @@ and locks.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import anyio
 
 from ankisyncd.config import Settings
 from ankisyncd.errors import AuthFailed
+from ankisyncd.observe.metrics import Metrics
 from ankisyncd.protocol.envelope import UserName
 from ankisyncd.protocol.messages import HostKeyRequest, HostKeyResponse, MetaRequest, MetaResponse
 from ankisyncd.server._threads import in_thread
@@ -52,10 +54,12 @@ class SyncServer:
         )
         self.snapshots = snapshot_store(settings)
         self.snapshot_interval = settings.snapshot_interval
+        self.metrics = Metrics(self)
+        self.metrics_token = settings.metrics_token
         self.collection = CollectionServer(
-            self.data_root, self.max_decompressed_bytes, self.snapshots
+            self.data_root, self.max_decompressed_bytes, self.snapshots, self.metrics
         )
-        self.media = MediaServer(self.data_root, self.max_decompressed_bytes)
+        self.media = MediaServer(self.data_root, self.max_decompressed_bytes, self.metrics)
         self.activity = Activity()
 
     def startup(self) -> None:
@@ -96,9 +100,27 @@ class SyncServer:
 
     async def host_key(self, req: HostKeyRequest) -> HostKeyResponse:
         key = await in_thread(self.accounts.login, req.username, req.password)
+        self.metrics.login(key is not None)
         if key is None:
             raise AuthFailed("invalid user or password")
         return HostKeyResponse(key)
+
+    async def media_begin(self, user: UserName) -> int:
+        """Begin a media sync: the media usn."""
+        self.collection.settle(user)
+        return await self.media.usn(user)
+
+    # What /metrics reports about the server's state (observe.metrics.ServerState).
+    def active_sessions(self) -> int:
+        return self.collection.active_sessions()
+
+    def user_count(self) -> int:
+        return len({r.name for r in self.accounts.store.list()} | set(self.accounts.env_accounts))
+
+    def data_sizes(self) -> Iterable[tuple[str, int | None, int | None]]:
+        collections, media = self.collection.sizes(), self.media.sizes()
+        for user in sorted(collections.keys() | media.keys()):
+            yield user, collections.get(user), media.get(user)
 
     async def meta(self, user: UserName, req: MetaRequest) -> MetaResponse:
         stored = await self.collection.state(user)

@@ -15,6 +15,7 @@ from typing import BinaryIO, TypeVar
 import anyio
 
 from ankisyncd.errors import BadRequest, SessionConflict, SyncdError
+from ankisyncd.observe.events import Moved, SyncEvents
 from ankisyncd.protocol.envelope import BodyStream, UserName
 from ankisyncd.protocol.normal import (
     Chunk,
@@ -24,6 +25,7 @@ from ankisyncd.protocol.normal import (
     StartRequest,
     UnchunkedChanges,
 )
+from ankisyncd.server._tally import Tally, add_changes, add_chunk, add_graves
 from ankisyncd.server._threads import file_lock, in_thread
 from ankisyncd.storage.collection import (
     CollectionConnection,
@@ -65,6 +67,7 @@ class CollectionUser:
     """What the server keeps per user for the collection between requests; guarded by ``lock``."""
 
     folder: Path
+    tally: Tally
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     session: SyncSession | None = None
     db: CollectionConnection = field(init=False)
@@ -104,29 +107,36 @@ class CollectionUser:
     def collection(self) -> Path:
         return self.folder / COLLECTION_FILE
 
-    async def abort_session(self) -> None:
+    async def abort_session(self, outcome: str = "aborted") -> None:
         """Roll back and forget any unfinished normal sync."""
         session, self.session = self.session, None
         if session is not None:
             session.rollback()  # nothing to write back in WAL mode: quick
+            self.tally.end(outcome)
 
 
 class CollectionServer:
     """Implements the ``/sync`` endpoints after login for authenticated users."""
 
     def __init__(
-        self, data_root: Path, max_decompressed_bytes: int, snapshots: SnapshotStore
+        self,
+        data_root: Path,
+        max_decompressed_bytes: int,
+        snapshots: SnapshotStore,
+        events: SyncEvents,
     ) -> None:
         self.data_root = data_root
         self.max_decompressed_bytes = max_decompressed_bytes
         self.snapshots = snapshots
+        self.events = events
         self._users: dict[str, CollectionUser] = {}
         self._sync_steps: anyio.CapacityLimiter | None = None  # made on the event loop
 
     def _user(self, name: UserName) -> CollectionUser:
         state = self._users.get(name)
         if state is None:
-            state = self._users[name] = CollectionUser(user_folder(self.data_root, name))
+            folder = user_folder(self.data_root, name)
+            state = self._users[name] = CollectionUser(folder, Tally(name, self.events))
         return state
 
     async def close(self) -> None:
@@ -149,6 +159,7 @@ class CollectionServer:
         state = self._user(user)
         async with state.lock:
             await state.abort_session()
+            state.tally.meta()
             return await state.collection_state()
 
     async def abort(self, user: UserName) -> None:
@@ -163,8 +174,11 @@ class CollectionServer:
         state = self._user(user)
         async with state.writing():
             await state.abort_session()
+            state.tally.begin()
             try:
                 state.session, graves = await self._start(state, skey, req)
+                add_graves(state.tally.up, req.graves)
+                add_graves(state.tally.down, graves)
             except SyncdError:
                 raise
             except Exception as exc:
@@ -184,6 +198,7 @@ class CollectionServer:
 
     async def apply_graves(self, user: UserName, skey: str, graves: Graves) -> None:
         await self._in_session(user, skey, _grave_count(graves), apply_graves, graves)
+        add_graves(self._user(user).tally.up, graves)
 
     async def apply_changes(
         self, user: UserName, skey: str, changes: UnchunkedChanges
@@ -194,20 +209,38 @@ class CollectionServer:
             parsed = parse_changes(changes)
         else:
             parsed = await self._sync_step(parse_changes, changes)
-        return await self._in_session(user, skey, rows, apply_changes, parsed)
+        theirs = await self._in_session(user, skey, rows, apply_changes, parsed)
+        tally = self._user(user).tally
+        add_changes(tally.up, changes)
+        add_changes(tally.down, theirs)
+        return theirs
 
     async def chunk(self, user: UserName, skey: str) -> Chunk:
-        return await self._in_session(user, skey, 0, next_chunk)
+        chunk = await self._in_session(user, skey, 0, next_chunk)
+        add_chunk(self._user(user).tally.down, chunk)
+        return chunk
 
     async def apply_chunk(self, user: UserName, skey: str, chunk: Chunk) -> None:
         rows = len(chunk.revlog) + len(chunk.cards) + len(chunk.notes)
         await self._in_session(user, skey, rows, apply_chunk, chunk)
+        add_chunk(self._user(user).tally.up, chunk)
 
     async def sanity_check(self, user: UserName, skey: str, client: Counts) -> SanityCheckResponse:
         return await self._in_session(user, skey, 0, sanity_check, client)
 
     async def finish(self, user: UserName, skey: str) -> int:
         return await self._in_session(user, skey, 0, finish, end=True)
+
+    def settle(self, user: UserName) -> None:
+        """The user went on to media sync: a ``meta`` before it found nothing to sync."""
+        self._user(user).tally.settle()
+
+    def active_sessions(self) -> int:
+        return sum(1 for state in self._users.values() if state.session is not None)
+
+    def sizes(self) -> dict[str, int]:
+        """Collection file sizes the server has seen (by ``meta``), per user."""
+        return {n: s._state[1].file_size for n, s in self._users.items() if s._state is not None}
 
     async def _in_session(
         self,
@@ -226,11 +259,13 @@ class CollectionServer:
         async with state.writing():
             session = state.session
             if session is None:
+                state.tally.end("conflict")
                 raise SessionConflict("no active sync")
             if session.skey != skey:
+                state.tally.end("conflict")
                 raise SessionConflict("active sync with different key")
             if state.db.replaced():  # a snapshot was restored since ``start``
-                await state.abort_session()
+                await state.abort_session("conflict")
                 raise SessionConflict("collection replaced during the sync")
             try:
                 if end:
@@ -240,13 +275,14 @@ class CollectionServer:
                 else:
                     result = await self._sync_step(step, session, *args)
             except Exception as exc:
-                await state.abort_session()
+                await state.abort_session("failed")
                 if isinstance(exc, BadRequest):
                     raise
                 raise BadRequest(f"{step.__name__} failed: {exc}") from exc
             if end:
                 state.session = None
                 state.collection_changed()
+                state.tally.end("normal")
             return result
 
     async def upload(self, user: UserName, body: BodyStream) -> str:
@@ -264,14 +300,18 @@ class CollectionServer:
             problem, checked = await in_thread(
                 full.check_received_upload, staged, size, self.max_decompressed_bytes, scratch
             )
+            state.tally.after_meta = False
             if problem is not None:
+                self.events.sync_ended(user, "failed", Moved(), Moved())
                 return problem
             async with state.writing():
                 await state.abort_session()
                 await in_thread(state.db.close)
                 state.collection_changed()
                 await in_thread(self.snapshots.before_replace, user)
-                return await in_thread(full.store_upload, checked, state.collection)
+                text = await in_thread(full.store_upload, checked, state.collection)
+            self.events.full_sync(user, "upload", size)
+            return text
         finally:
             await in_thread(remove_database, staged)
             await in_thread(remove_database, scratch)
@@ -283,7 +323,10 @@ class CollectionServer:
             await state.abort_session()
             await in_thread(state.db.close)
             state.collection_changed()
-            return await in_thread(full.download, state.collection, version)
+            state.tally.after_meta = False
+            fh, size = await in_thread(full.download, state.collection, version)
+        self.events.full_sync(user, "download", size)
+        return fh, size
 
 
 def _grave_count(graves: Graves) -> int:

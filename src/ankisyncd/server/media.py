@@ -19,7 +19,8 @@ from ankisyncd.media.download import FileGone, download_files
 from ankisyncd.media.names import BadName
 from ankisyncd.media.sanity import media_sanity
 from ankisyncd.media.upload import upload_changes
-from ankisyncd.media.zip import BadZip
+from ankisyncd.media.zip import BadZip, zip_entries
+from ankisyncd.observe.events import SyncEvents
 from ankisyncd.protocol.envelope import BodyStream, UserName
 from ankisyncd.server._threads import file_lock, in_thread
 from ankisyncd.storage.collection import TEMP_PREFIX, open_temp_file
@@ -41,6 +42,7 @@ class MediaUser:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     store: MediaStore = field(init=False)
     usn: int | None = None  # cached while ``media.db`` is unchanged
+    media_bytes: int | None = None  # read with ``usn``
     usn_stamp: tuple[object, ...] = ()  # of ``media.db`` when ``usn`` was read: ``check
     # --repair`` changes it from another process
 
@@ -51,9 +53,10 @@ class MediaUser:
 class MediaServer:
     """Implements the ``/msync`` endpoints for authenticated users."""
 
-    def __init__(self, data_root: Path, max_decompressed_bytes: int) -> None:
+    def __init__(self, data_root: Path, max_decompressed_bytes: int, events: SyncEvents) -> None:
         self.data_root = data_root
         self.max_decompressed_bytes = max_decompressed_bytes
+        self.events = events
         self._users: dict[str, MediaUser] = {}
 
     def _user(self, name: UserName) -> MediaUser:
@@ -82,9 +85,14 @@ class MediaServer:
         state = self._user(user)
         if state.usn is None or state.usn_stamp != file_stamp(state.store.db_path):
             async with state.lock:
-                state.usn = await in_thread(state.store.last_usn)
-                state.usn_stamp = file_stamp(state.store.db_path)
+                usn, state.media_bytes = await in_thread(state.store.usage)
+                state.usn, state.usn_stamp = usn, file_stamp(state.store.db_path)
+                return usn
         return state.usn
+
+    def sizes(self) -> dict[str, int]:
+        """Media bytes per user, as last read (users seen since start)."""
+        return {n: s.media_bytes for n, s in self._users.items() if s.media_bytes is not None}
 
     async def changes(self, user: UserName, last_usn: int) -> list[tuple[str, int, str]]:
         state = self._user(user)
@@ -108,8 +116,9 @@ class MediaServer:
             fh.seek(0)
             async with state.lock, file_lock(state.folder, MEDIA_LOCK):
                 processed, usn = await in_thread(self._apply_upload, state, cast(BinaryIO, fh))
-                state.usn, state.usn_stamp = usn, file_stamp(state.store.db_path)
-                return processed, usn
+                state.usn, state.usn_stamp = usn, ()  # the byte total is read again at need
+            self.events.media_moved(user, processed, 0)
+            return processed, usn
 
     def _apply_upload(self, state: MediaUser, fh: BinaryIO) -> tuple[int, int]:
         try:
@@ -126,9 +135,11 @@ class MediaServer:
         state = self._user(user)
         async with state.lock:
             try:
-                return await in_thread(download_files, state.store, names)
+                batch = await in_thread(download_files, state.store, names)
             except FileGone as exc:
                 raise StateChanged(str(exc)) from exc
+        self.events.media_moved(user, 0, zip_entries(batch) - 1)  # less the ``_meta`` member
+        return batch
 
     async def sanity(self, user: UserName, local: int) -> str:
         state = self._user(user)

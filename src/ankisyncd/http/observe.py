@@ -1,0 +1,142 @@
+"""One place that sees every request: it counts it in the metrics and logs one event for it.
+
+Handlers add what they learn (user, device, client version) to ``scope["ankisyncd"]``; the
+event is written when the answer's last byte is sent, so streamed downloads count in full.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ankisyncd.observe.metrics import Metrics
+from ankisyncd.protocol.methods import MediaSyncMethod, SyncMethod
+
+log = logging.getLogger("ankisyncd.http")
+INFO_KEY = "ankisyncd"
+# Label values are bounded: an unknown path must not create a new time series.
+_KNOWN = {f"/sync/{m.value}": f"sync/{m.value}" for m in SyncMethod} | {
+    f"/msync/{m.value}": f"msync/{m.value}" for m in MediaSyncMethod
+}
+_KNOWN |= {f"/msync//{m.value}": f"msync/{m.value}" for m in MediaSyncMethod}
+_KNOWN |= {"/health": "health", "/metrics": "metrics"}
+
+
+def note(request: Request, user: str, client: str, host_key: str = "") -> None:
+    """Record who made this request, for its log event."""
+    info = request.scope.setdefault(INFO_KEY, {})
+    info["user"], info["client"] = user, client
+    if host_key:
+        info["device"] = device_id(host_key)
+
+
+def device_id(host_key: str) -> str:
+    """A short, stable name for a logged-in device that does not reveal its key."""
+    return hashlib.sha256(host_key.encode()).hexdigest()[:12]
+
+
+def endpoint_label(path: str) -> str:
+    return _KNOWN.get(path, "other")
+
+
+class Observed:
+    """ASGI middleware: request metrics and the request log event."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        counts = {"in": 0, "out": 0, "status": 500}
+        info: dict[str, Any] = scope.setdefault(INFO_KEY, {})
+
+        async def counting_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                counts["in"] += len(message.get("body", b""))
+            return message
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                counts["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                counts["out"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, counting_send)
+        finally:
+            seconds = time.perf_counter() - started
+            endpoint = endpoint_label(scope["path"])
+            self.metrics.request(
+                endpoint, scope["method"], counts["status"], seconds, counts["in"], counts["out"]
+            )
+            if endpoint not in ("health", "metrics"):
+                _log_request(scope, info, endpoint, counts, seconds)
+
+
+def _log_request(
+    scope: Scope, info: dict[str, Any], endpoint: str, counts: dict[str, int], seconds: float
+) -> None:
+    client = scope.get("client")
+    fields = {
+        "event": "request",
+        "request_id": os.urandom(6).hex(),
+        "endpoint": endpoint if endpoint != "other" else scope["path"][:200],
+        "user": info.get("user", "-"),
+        "device": info.get("device", "-"),
+        "client_version": info.get("client", "-"),
+        "client_address": client[0] if client else "-",
+        "method": scope["method"],
+        "status": counts["status"],
+        "duration_ms": round(seconds * 1000, 1),
+        "bytes_in": counts["in"],
+        "bytes_out": counts["out"],
+    }
+    log.info(
+        "%s user=%s client=%s status=%d %.1fms device=%s addr=%s in=%d out=%d id=%s",
+        _printable(fields["endpoint"]),
+        _printable(fields["user"]),
+        _printable(fields["client_version"]),
+        counts["status"],
+        fields["duration_ms"],
+        fields["device"],
+        fields["client_address"],
+        counts["in"],
+        counts["out"],
+        fields["request_id"],
+        extra={"fields": fields},
+    )
+
+
+def _printable(value: object) -> str:
+    """Client-chosen text on one console line: control characters escaped, length capped."""
+    text = str(value)[:200]
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def metrics_endpoint(metrics: Metrics, token: str | None) -> Any:
+    """``GET /metrics``: the Prometheus text format; with a token, only for ``Bearer <token>``."""
+
+    async def serve_metrics(request: Request) -> Response:
+        if token:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return PlainTextResponse(
+                    "Unauthorized", status_code=401, headers={"www-authenticate": "Bearer"}
+                )
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return serve_metrics
