@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ankisyncd.admin.sessions import Sessions
 from ankisyncd.config import describe, load, read_config_file, set_file_value
 from ankisyncd.errors import ConfigError
+from ankisyncd.observe.events import Moved
 from ankisyncd.server.activity import Activity
 
 HOME = {"HOME": "/home/u"}
@@ -99,18 +100,20 @@ def test_sessions_expire_and_end() -> None:
 
 def test_activity_counts_outcomes_and_keeps_errors_and_last_syncs() -> None:
     activity = Activity()
+    activity.login(False)
+    activity.login(True)
     activity.record("hostKey", "ann", "26.09.3,x,linux", 403)
     activity.record("meta", "bob", "26.09.3,x,linux", 200)
-    activity.record("upload", "bob", "26.09.3,x,linux", 200)
-    activity.record("finish", "bob", "26.09.3,x,linux", 200)
+    activity.full_sync("bob", "upload", 1000)
+    activity.sync_ended("bob", "normal", Moved(notes=1), Moved())
+    activity.sync_ended("bob", "no_changes", Moved(), Moved())
     activity.record("meta", "cy", "-", 403)
     activity.record("applyChanges", "bob", "-", 500)
     assert activity.syncs_today() == {
-        "login refused": 1,
-        "full upload": 1,
-        "normal sync": 1,
-        "refused: must log in again": 1,
-        "failed": 1,
+        "login_refused": 1,
+        "full_upload": 1,
+        "normal": 1,
+        "no_changes": 1,
     }
     assert [(e.method, e.status) for e in activity.recent_errors()] == [
         ("applyChanges", 500),

@@ -11,6 +11,18 @@ from ankisyncd import __version__
 from ankisyncd.admin.context import Admin
 from ankisyncd.storage.usage import disk_usage
 
+# The sync outcomes of observe/events.py (and failed logins), in words.
+OUTCOME_WORDS = {
+    "no_changes": "no changes",
+    "normal": "normal sync",
+    "full_upload": "full upload",
+    "full_download": "full download",
+    "conflict": "full sync needed (device asked)",
+    "aborted": "aborted",
+    "failed": "failed",
+    "login_refused": "login refused",
+}
+
 
 def _uptime(seconds: float) -> str:
     minutes = int(seconds // 60)
@@ -37,7 +49,7 @@ async def server_page(admin: Admin, request: Request) -> Response:
         version=__version__,
         started=activity.started,
         uptime=_uptime(time.time() - activity.started),
-        syncs=sorted(activity.syncs_today().items()),
+        syncs=sorted((OUTCOME_WORDS.get(k, k), n) for k, n in activity.syncs_today().items()),
         errors=activity.recent_errors(),
         disk=disk,
         data_root=settings.data_root,

@@ -63,6 +63,29 @@ class LogEvents:
         _event("media", user=user, files_up=up, files_down=down)
 
 
+class Fanout:
+    """Hands every event to each of several listeners (the metrics, the admin page's activity)."""
+
+    def __init__(self, *listeners: SyncEvents) -> None:
+        self.listeners = listeners
+
+    def login(self, ok: bool) -> None:
+        for listener in self.listeners:
+            listener.login(ok)
+
+    def sync_ended(self, user: str, outcome: str, up: Moved, down: Moved) -> None:
+        for listener in self.listeners:
+            listener.sync_ended(user, outcome, up, down)
+
+    def full_sync(self, user: str, direction: str, size: int) -> None:
+        for listener in self.listeners:
+            listener.full_sync(user, direction, size)
+
+    def media_moved(self, user: str, up: int, down: int) -> None:
+        for listener in self.listeners:
+            listener.media_moved(user, up, down)
+
+
 def _event(name: str, **fields: object) -> None:
     """Log one event: its fields in the text line, and as keys of their own in JSON."""
     fields = {"event": name, **fields}

@@ -14,6 +14,7 @@ import anyio
 
 from ankisyncd.config import Settings
 from ankisyncd.errors import AuthFailed
+from ankisyncd.observe.events import Fanout
 from ankisyncd.observe.metrics import Metrics
 from ankisyncd.protocol.envelope import UserName
 from ankisyncd.protocol.messages import HostKeyRequest, HostKeyResponse, MetaRequest, MetaResponse
@@ -56,11 +57,12 @@ class SyncServer:
         self.snapshot_interval = settings.snapshot_interval
         self.metrics = Metrics(self)
         self.metrics_token = settings.metrics_token
+        self.activity = Activity()  # what the admin page shows
+        self.events = Fanout(self.metrics, self.activity)
         self.collection = CollectionServer(
-            self.data_root, self.max_decompressed_bytes, self.snapshots, self.metrics
+            self.data_root, self.max_decompressed_bytes, self.snapshots, self.events
         )
-        self.media = MediaServer(self.data_root, self.max_decompressed_bytes, self.metrics)
-        self.activity = Activity()
+        self.media = MediaServer(self.data_root, self.max_decompressed_bytes, self.events)
 
     def startup(self) -> None:
         """Create the data root and remove temporary files that interrupted requests left."""
@@ -100,7 +102,7 @@ class SyncServer:
 
     async def host_key(self, req: HostKeyRequest) -> HostKeyResponse:
         key = await in_thread(self.accounts.login, req.username, req.password)
-        self.metrics.login(key is not None)
+        self.events.login(key is not None)
         if key is None:
             raise AuthFailed("invalid user or password")
         return HostKeyResponse(key)

@@ -1,7 +1,7 @@
-"""What this process has served: syncs per day by outcome, recent errors, each user's last sync.
+"""What this process has served, for the admin page: today's syncs by outcome (from the same
+sync events the metrics count), recent failed requests, and each user's last sync.
 
-Kept in memory (a restart starts afresh) and fed one call per request by the HTTP layer; the admin
-page reads it. Nothing here touches the disk.
+Kept in memory (a restart starts afresh); nothing here touches the disk.
 """
 
 from __future__ import annotations
@@ -11,15 +11,9 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
-RECENT_ERRORS = 50
+from ankisyncd.observe.events import Moved
 
-# Outcome of a sync request, by protocol method: the steps that end a sync of each kind.
-_ENDINGS = {
-    "finish": "normal sync",
-    "upload": "full upload",
-    "download": "full download",
-    "abort": "aborted",
-}
+RECENT_ERRORS = 50
 
 
 @dataclass(frozen=True)
@@ -38,7 +32,7 @@ class LastSync:
 
 
 class Activity:
-    """Counts and recent events of the requests this process answered; thread-safe."""
+    """A SyncEvents listener, plus one ``record`` call per answered request; thread-safe."""
 
     def __init__(self) -> None:
         self.started = time.time()
@@ -48,30 +42,35 @@ class Activity:
         self._errors: deque[RequestError] = deque(maxlen=RECENT_ERRORS)
         self._last: dict[str, LastSync] = {}
 
+    def _count(self, outcome: str) -> None:
+        with self._lock:
+            day = time.strftime("%Y-%m-%d")
+            if day != self._day:
+                self._day, self._today = day, Counter()
+            self._today[outcome] += 1
+
+    # SyncEvents (observe/events.py)
+    def login(self, ok: bool) -> None:
+        if not ok:
+            self._count("login_refused")
+
+    def sync_ended(self, user: str, outcome: str, up: Moved, down: Moved) -> None:
+        self._count(outcome)
+
+    def full_sync(self, user: str, direction: str, size: int) -> None:
+        self._count(f"full_{direction}")
+
+    def media_moved(self, user: str, up: int, down: int) -> None:
+        pass
+
     def record(self, method: str, user: str, client: str, status: int) -> None:
         """Note one answered request (``method`` as in the log: ``start``, ``msync/begin``...)."""
         now = time.time()
-        outcome = self._outcome(method, status)
         with self._lock:
-            day = time.strftime("%Y-%m-%d", time.localtime(now))
-            if day != self._day:
-                self._day, self._today = day, Counter()
-            if outcome:
-                self._today[outcome] += 1
             if status >= 400:
                 self._errors.append(RequestError(now, method, user, client, status))
             elif method == "meta":  # every sync, even one with nothing to send, starts here
                 self._last[user] = LastSync(now, client)
-
-    @staticmethod
-    def _outcome(method: str, status: int) -> str | None:
-        if method == "hostKey":
-            return "login refused" if status == 403 else None
-        if status == 403:
-            return "refused: must log in again"
-        if status >= 400:
-            return "failed"
-        return _ENDINGS.get(method)
 
     def syncs_today(self) -> dict[str, int]:
         with self._lock:
