@@ -199,3 +199,23 @@ def test_snapshot_commands_refuse_bad_input(server: ServerProcess) -> None:
     assert escape.returncode == 1 and "not allowed" in escape.stderr
     nothing = server.cli("snapshot", "create", "alice")
     assert nothing.returncode == 1 and "has no collection" in nothing.stderr
+
+
+def test_snapshot_create_all_takes_every_users_collection(server: ServerProcess) -> None:
+    for name in ("alice", "bob"):
+        server.add_user(name, "pw")
+        raw = RawClient(server.url)
+        try:
+            raw.login(name, "pw")
+            raw.call("meta", {"v": 11, "cv": "test,1,linux"})  # creates the stock collection
+        finally:
+            raw.close()
+    result = server.cli("snapshot", "create", "--all")
+    assert result.returncode == 0, result.stderr
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["alice", "bob"]
+    listed = snapshots(server)
+    assert sorted((s["user"], s["reason"]) for s in listed) == [
+        ("alice", "manual"),
+        ("bob", "manual"),
+    ]
+    assert all(s["notes"] == 0 for s in listed)
