@@ -21,7 +21,9 @@ class ServerState(Protocol):
 
     def active_sessions(self) -> int: ...
 
-    def user_count(self) -> int: ...
+    def user_count(self) -> int:
+        """Reads the auth database: called from a worker thread (``Metrics.count_users``)."""
+        ...
 
     def data_sizes(self) -> Iterable[tuple[str, int | None, int | None]]:
         """(user, collection bytes, media bytes) of the users seen since start; None: unknown."""
@@ -71,7 +73,8 @@ class Metrics(LogEvents):
             self.logins.labels(result)
         for direction in ("up", "down"):
             self.media_files.labels(direction)
-        r.register(_StateCollector(state))
+        self.collector = _StateCollector(state)
+        r.register(self.collector)
 
     def request(
         self, endpoint: str, method: str, status: int, seconds: float, received: int, sent: int
@@ -103,13 +106,19 @@ class Metrics(LogEvents):
         self.media_files.labels("down").inc(down)
         super().media_moved(user, up, down)
 
+    def count_users(self) -> None:
+        """Read the number of users for the next exposition (blocking: run it in a thread)."""
+        self.collector.users = self.collector.state.user_count()
+
     def exposition(self) -> bytes:
+        """The text format; only reads memory, so it may run on the event loop."""
         return generate_latest(self.registry)
 
 
 class _StateCollector(Collector):
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self.users = 0
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -117,9 +126,7 @@ class _StateCollector(Collector):
             "normal syncs begun and not yet finished or aborted",
             value=self.state.active_sessions(),
         )
-        yield GaugeMetricFamily(
-            "ankisyncd_users", "users who can log in", value=self.state.user_count()
-        )
+        yield GaugeMetricFamily("ankisyncd_users", "users who can log in", value=self.users)
         collection = GaugeMetricFamily(
             "ankisyncd_user_collection_bytes",
             "size of each user's collection file, as last seen (users seen since start)",
