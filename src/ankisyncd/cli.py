@@ -140,7 +140,8 @@ def user_add(ctx: click.Context, name: str, password_stdin: bool) -> None:
     """Add a user."""
     store = _store(ctx)
     try:
-        store.add(name, _read_password(password_stdin))
+        reserved = [u.name for u in _settings(ctx, {}).env_users]
+        store.add(name, _read_password(password_stdin), reserved)
     except UserError as exc:
         _fail(str(exc))
     click.echo(f"added user {name!r}")

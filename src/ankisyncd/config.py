@@ -42,11 +42,6 @@ class EnvUser:
     hashed: bool
     source: str  # e.g. "SYNC_USER1"
 
-    @property
-    def official_line(self) -> str:
-        """The exact ``name:secret`` text the official server derives its host key from."""
-        return f"{self.name}:{self.secret}"
-
 
 def _default_data_root(environ: Mapping[str, str]) -> Path:
     base = environ.get("XDG_DATA_HOME") or str(Path(environ.get("HOME", "~")) / ".local/share")
@@ -253,6 +248,13 @@ class Settings:
     metrics_token: Secret | None = field(
         default=None,
         metadata=_meta(_parse_token, "require 'Authorization: Bearer <token>' for /metrics"),
+    )
+    low_space_megs: int = field(
+        default=256,
+        metadata=_meta(
+            _parse_count,
+            "warn (log, /health) when fewer MiB than this are free under data_root; 0: never",
+        ),
     )
     env_users: tuple[EnvUser, ...] = field(default=(), metadata={"internal": True})
     sources: Mapping[str, str] = field(default_factory=dict, metadata={"internal": True})

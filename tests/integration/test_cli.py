@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,65 @@ def test_config_file_is_read_and_overridden_by_env(offline: ServerProcess, tmp_p
     assert f"port = {offline.port}\t# ANKISYNCD_PORT" in out
     flag = offline.cli("--port", "4321", "config", "show").stdout
     assert "port = 4321\t# --port" in flag
+
+
+def test_serve_script_passes_its_arguments_to_the_server(tmp_path: Path) -> None:
+    """README: ``scripts/serve --host 0.0.0.0``. The arguments reach ``ankisyncd serve`` and
+    not the venv set-up, which must find the install up to date and run no pip."""
+    repo = Path(__file__).parents[2]
+    tree = tmp_path / "tree"
+    (tree / "scripts").mkdir(parents=True)
+    for name in ("serve", "_venv.sh"):
+        shutil.copy2(repo / "scripts" / name, tree / "scripts" / name)
+    shutil.copy2(repo / "pyproject.toml", tree / "pyproject.toml")
+    bin_dir = tree / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    # A python that fails loudly if the script tries to install anything with it.
+    (bin_dir / "python").write_text('#!/bin/sh\necho "pip run: $*" >&2\nexit 1\n')
+    (bin_dir / "python").chmod(0o755)
+    (bin_dir / "ankisyncd").symlink_to(Path(sys.executable).with_name("ankisyncd"))
+    (tree / ".venv" / ".installed").touch()
+    server = ServerProcess(tmp_path / "data")
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(tree / "scripts" / "serve"), "--host", "0.0.0.0", "--port", str(server.port)],
+            env={**server.env, "ANKISYNCD_HOST": "127.0.0.2"},
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not server.alive():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    text = log.read_text()
+    assert "pip run" not in text and "installing" not in text, text
+    assert "0.0.0.0" in text  # the flag won over the environment's host
+    assert [p.name for p in (tree / ".venv").glob(".installed*")] == [".installed"]
+
+
+def test_user_add_refuses_a_name_that_differs_only_in_case_or_unicode_form(
+    offline: ServerProcess,
+) -> None:
+    assert offline.cli("user", "add", "émile", "--password-stdin", stdin="pw\n").returncode == 0
+    for twin in ("Émile", "e\u0301mile", "ÉMILE"):
+        result = offline.cli("user", "add", twin, "--password-stdin", stdin="pw\n")
+        assert result.returncode == 1 and "share a folder" in result.stderr, result.stderr
+    offline.env["SYNC_USER1"] = "Carol:pw"
+    result = offline.cli("user", "add", "carol", "--password-stdin", stdin="pw\n")
+    assert result.returncode == 1 and "share a folder" in result.stderr, result.stderr
+    assert [u["name"] for u in json.loads(offline.cli("user", "list", "--json").stdout)] == [
+        "émile"
+    ]
+
+
+def test_sync_users_that_fold_to_one_name_stop_start_up(offline: ServerProcess) -> None:
+    offline.env.update({"SYNC_USER1": "dave:pw", "SYNC_USER2": "DAVE:pw"})
+    result = offline.cli("serve")
+    assert result.returncode == 2 and "SYNC_USER2" in result.stderr, result.stderr
+    assert "share a folder" in result.stderr

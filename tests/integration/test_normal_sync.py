@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from ankisyncd.storage.sqlite import connect
 from tests.support.clients import NEWEST, OLDER_V11, Device
 from tests.support.compare import FULL_DOWNLOAD, FULL_SYNC, NO_CHANGES, comparable, differences
+from tests.support.hold import HoldingProxy
 from tests.support.server import ServerProcess
 
 VERSIONS = [NEWEST, pytest.param(OLDER_V11, marks=pytest.mark.older_client)]
@@ -120,23 +122,25 @@ def test_notetype_schema_change_forces_a_full_sync(server: ServerProcess, tmp_pa
 
 
 def test_two_devices_syncing_at_once_converge(server: ServerProcess, tmp_path: Path) -> None:
+    """Device a is held before ``applyChanges`` while device b syncs from start to finish: b's sync
+    ends a's session, so a's next step gets 409 and a's user is told another device is
+    syncing. The next syncs converge."""
     a, b = paired(server, tmp_path)
     ok(a.run({"op": "add_notes", "count": 40, "prefix": "a"}))
     ok(b.run({"op": "add_notes", "count": 40, "prefix": "b"}))
-    results: dict[str, dict[str, Any]] = {}
-
-    def sync(name: str, device: Device) -> None:
-        results[name] = device.sync()
-
-    for _ in range(3):
-        threads = [threading.Thread(target=sync, args=(n, d)) for n, d in (("a", a), ("b", b))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for result in results.values():
-            if "error" in result:  # the loser is told another device is syncing
-                assert "Only one copy of Anki can sync" in result["message"], result
+    hkey = json.loads((tmp_path / "a" / "auth.json").read_text())["hkey"]
+    with HoldingProxy(server.url, "/sync/applyChanges").running() as proxy:
+        ok(a.run({"op": "set_hkey", "hkey": hkey, "endpoint": proxy.url}))
+        results: dict[str, dict[str, Any]] = {}
+        held = threading.Thread(target=lambda: results.update(a=a.sync()))
+        held.start()
+        assert proxy.held.wait(120), "device a never reached applyChanges"
+        assert b.sync() == {"required": NO_CHANGES, "server_message": ""}
+        proxy.release()
+        held.join(300)
+    assert ("/sync/applyChanges", 409) in proxy.statuses
+    assert "Only one copy of Anki can sync" in results["a"].get("message", ""), results
+    ok(a.run({"op": "set_hkey", "hkey": hkey, "endpoint": server.url}))
     dump = assert_same(a, b)
     assert len(dump["notes"]) == 90
     for device in (a, b):

@@ -165,9 +165,12 @@ def test_aborting_after_apply_chunk_leaves_the_server_unchanged(
     # The fixture checks that every stored byte is as before once the sync is aborted.
 
 
-def test_failed_sanity_check_rolls_back_and_finish_is_refused(
-    client: RawClient, loaded: ServerProcess
+@pytest.mark.parametrize("then", ["applyChunk", "applyChanges", "finish"])
+def test_failed_sanity_check_ends_the_session(
+    client: RawClient, loaded: ServerProcess, then: str
 ) -> None:
+    """Nothing can be written after the check rolled the transaction back (the fixture checks
+    that every stored byte is as before)."""
     begin(client)
     call(client, "applyChanges", {"changes": NO_CHANGES})
     call(client, "chunk", EMPTY)
@@ -185,7 +188,14 @@ def test_failed_sanity_check_rolls_back_and_finish_is_refused(
     )
     result = call(client, "sanityCheck2", {"client": [[0, 0, 0], 1, 1, 0, 0, 6, 1, 1]})
     assert result["status"] == "bad" and result["s"][1:3] != [1, 1]
-    assert status(client, "finish", EMPTY) == 400
+    later = {
+        "applyChunk": {
+            "chunk": {"done": True, "notes": [note_row(nid + 5, basic_notetype(loaded))]}
+        },
+        "applyChanges": {"changes": {**NO_CHANGES, "tags": ["after-the-check"]}},
+        "finish": EMPTY,
+    }
+    assert status(client, then, later[then]) == 409
 
 
 def test_request_over_the_size_limit_is_400(client: RawClient) -> None:

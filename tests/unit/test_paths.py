@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ankisyncd.errors import UserError
-from ankisyncd.storage.paths import check_username, user_folder
+from ankisyncd.storage.paths import check_new_username, check_username, user_folder
 
 ROOT = Path("/srv/data")
 
@@ -58,3 +58,19 @@ def test_unsafe_names_are_refused(name: str) -> None:
 @pytest.mark.parametrize("name", ["alice", "alice@example.com", "Ünïcode 名前", "a.b", "a-b_c"])
 def test_ordinary_names_are_accepted(name: str) -> None:
     assert check_username(name) == name
+
+
+@pytest.mark.parametrize(
+    ("new", "existing"),
+    [
+        ("Alice", "alice"),
+        ("ALICE", "alice"),
+        ("e\u0301mile", "\u00e9mile"),
+        ("ﬁona", "fiona"),
+        ("STRASSE", "straße"),
+    ],
+)
+def test_a_name_that_folds_to_an_existing_one_is_refused(new: str, existing: str) -> None:
+    with pytest.raises(UserError, match="share a folder"):
+        check_new_username(new, ["bob", existing])
+    check_new_username(new, ["bob"])

@@ -112,7 +112,8 @@ class Endpoint:
         try:
             response = await work(who)
         except Exception as exc:
-            response = error_response(exc, f"{name} user={who[0]}")
+            where = self.server.where(who[0] if who[0] != "-" else None)
+            response = error_response(exc, f"{name} user={who[0]}", where)
         self.server.activity.record(name, who[0], who[1], response.status_code)
         note(request, who[0], who[1], who[2])  # for the request's log event (http/observe.py)
         return response
@@ -248,8 +249,15 @@ class MediaEndpoint(Endpoint):
         return _reply(envelope(result), version)
 
 
-async def health(request: Request) -> Response:
-    return Response(b"", status_code=200)
+def _health(server: SyncServer) -> Callable[[Request], Awaitable[Response]]:
+    async def health(request: Request) -> Response:
+        """200 while the server runs; the body tells the free space under the data root
+        (reading works on a full disk, so a full disk is a warning, not a failure)."""
+        free = await anyio.to_thread.run_sync(server.free_bytes)
+        body = {"status": "ok", "free_bytes": free, "low_space": server.space.low}
+        return Response(encode_json(body), media_type="application/json")
+
+    return health
 
 
 def build_app(server: SyncServer, admin: ASGIApp | None = None) -> ASGIApp:
@@ -262,7 +270,7 @@ def build_app(server: SyncServer, admin: ASGIApp | None = None) -> ASGIApp:
     sync, media = SyncEndpoint(server), MediaEndpoint(server)
     routes: list[BaseRoute] = [
         Route("/sync/{method}", sync.handle, methods=["POST"]),  # most requests: first
-        Route("/health", health, methods=["GET", "HEAD"]),
+        Route("/health", _health(server), methods=["GET", "HEAD"]),
         Route("/msync/{method}", media.handle, methods=["GET", "POST"]),
         # Old clients with a separately typed media URL sometimes add a slash.
         Route("/msync//{method}", media.handle, methods=["GET", "POST"]),

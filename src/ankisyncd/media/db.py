@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ankisyncd.media.names import media_path
 from ankisyncd.storage.collection import fsync_dir
-from ankisyncd.storage.sqlite import connect, use_wal
+from ankisyncd.storage.sqlite import Connection, connect, rollback_after, use_wal
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 4
@@ -55,7 +55,7 @@ class MediaStore:
         self.db_path = folder / "media.db"
         # Kept open between requests: the last connection to close deletes the WAL files,
         # and re-creating them on every request slows all file creation in the folder.
-        self._con: sqlite3.Connection | None = None
+        self._con: Connection | None = None
         self._inode = 0  # of the file ``_con`` has open
 
     @contextmanager
@@ -72,15 +72,17 @@ class MediaStore:
             self.close()  # start afresh next time
             raise
         finally:
-            if self._con is not None and self._con.in_transaction:
-                self._con.execute("rollback")
+            if self._con is not None:
+                rollback_after(self._con)
+                if self._con.exclusive:  # opened on a full disk: do not keep it locked
+                    self.close()
 
     def close(self) -> None:
         if self._con is not None:
             self._con.close()
             self._con = None
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self) -> Connection:
         try:
             inode = self.db_path.stat().st_ino
         except FileNotFoundError:
@@ -149,5 +151,15 @@ class MediaStore:
                 con.executemany("delete from ankisyncd_pending where seq = ?", done)
                 con.execute("commit")
             except BaseException:
-                con.execute("rollback")
+                rollback_after(con)
                 raise
+
+
+def store_totals(con: sqlite3.Connection, last_usn: int | None = None) -> None:
+    """Recompute the totals the official server keeps in ``meta`` (and set ``last_usn``)."""
+    usn = "last_usn = ?, " if last_usn is not None else ""
+    con.execute(
+        f"update meta set {usn}total_bytes = (select coalesce(sum(size), 0) from media),"
+        " total_nonempty_files = (select count() from media where size > 0)",
+        () if last_usn is None else (last_usn,),
+    )

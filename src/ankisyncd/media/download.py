@@ -6,9 +6,9 @@ import errno
 import os
 import stat
 
-from ankisyncd.media.db import MediaStore
+from ankisyncd.media.db import MediaStore, store_totals
 from ankisyncd.media.names import media_path
-from ankisyncd.media.zip import MAX_ENTRIES, write_download
+from ankisyncd.media.zip import write_download
 
 BATCH_BYTES = 2_621_440  # stop after the file that crosses 2.5 MiB
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -20,14 +20,9 @@ class FileGone(LookupError):
     """A requested file is deleted or missing: the client must fetch changes again (409)."""
 
 
-class TooManyFiles(ValueError):
-    pass
-
-
 def download_files(store: MediaStore, names: list[str]) -> bytes:
-    """A zip with the first N >= 1 requested files, in request order."""
-    if len(names) > MAX_ENTRIES:
-        raise TooManyFiles(f"more than {MAX_ENTRIES} files requested")
+    """A zip with the first N >= 1 requested files, in request order (protocol/media.py
+    limits how many names a request may carry)."""
     chosen = []
     with store.open() as con:
         sizes: dict[str, int] = dict(
@@ -45,10 +40,7 @@ def download_files(store: MediaStore, names: list[str]) -> bytes:
             if data is None:
                 # Forget it quietly rather than spread a deletion the user never made.
                 con.execute("delete from media where fname = ?", (name,))
-                con.execute(
-                    "update meta set total_bytes = (select coalesce(sum(size), 0) from media),"
-                    " total_nonempty_files = (select count() from media where size > 0)"
-                )
+                store_totals(con)
                 raise FileGone(f"{name!r} is missing on disk; forgotten")
             chosen.append((name, data))
             total += size

@@ -8,8 +8,10 @@ from itertools import groupby
 from operator import itemgetter
 from typing import BinaryIO
 
-from ankisyncd.media.db import MediaStore
+from ankisyncd.media.db import MediaStore, store_totals
 from ankisyncd.media.zip import TempMaker, UploadEntry, read_upload
+from ankisyncd.storage.space import free_bytes
+from ankisyncd.storage.sqlite import rollback_after
 
 _UPSERT = "insert or replace into media (fname, csum, size, usn, mtime) values (?,?,?,?,?)"
 _DELETE = "update media set size = 0, usn = ?, mtime = ? where fname = ?"
@@ -18,8 +20,11 @@ _DELETE = "update media set size = 0, usn = ?, mtime = ? where fname = ?"
 def upload_changes(
     store: MediaStore, source: BinaryIO, make_temp: TempMaker, max_total: int
 ) -> tuple[int, int]:
-    """Apply the zip in ``source``; returns (entries processed, media usn afterwards)."""
-    entries = read_upload(source, make_temp, max_total)
+    """Apply the zip in ``source``; returns (entries processed, media usn afterwards).
+
+    A batch whose files cannot fit in the free space is refused before anything is written.
+    """
+    entries = read_upload(source, make_temp, max_total, free_bytes(store.folder))
     # Entries whose rename or removal is committed as pending: their files are the store's.
     committed: list[UploadEntry] = []
     try:
@@ -28,15 +33,10 @@ def upload_changes(
             try:
                 (usn,) = con.execute("select last_usn from meta").fetchone()
                 changed, usn = _apply(con, entries, usn, int(time.time()))
-                con.execute(
-                    "update meta set last_usn = ?,"
-                    " total_bytes = (select coalesce(sum(size), 0) from media),"
-                    " total_nonempty_files = (select count() from media where size > 0)",
-                    (usn,),
-                )
+                store_totals(con, usn)
                 con.execute("commit")
             except BaseException:
-                con.execute("rollback")
+                rollback_after(con)
                 raise
             committed = changed
             store.finish_pending(con)

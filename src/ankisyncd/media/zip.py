@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ankisyncd.errors import StorageFault, storage_fault
 from ankisyncd.media.names import check_name
 
 MAX_ENTRIES = 25
@@ -38,26 +39,32 @@ class UploadEntry:
 TempMaker = Callable[[], tuple[BinaryIO, Path]]
 
 
-def read_upload(source: BinaryIO, make_temp: TempMaker, max_total: int) -> list[UploadEntry]:
+def read_upload(
+    source: BinaryIO, make_temp: TempMaker, max_total: int, free: int | None = None
+) -> list[UploadEntry]:
     """Check an upload zip and copy each added file to a temporary file.
 
-    Raises BadZip (or BadName) before anything is stored. The caller removes the temporary
-    files of the returned entries that it does not move into place.
+    Raises BadZip (or BadName), or StorageFault when its files need more than ``free`` bytes,
+    before anything is stored. The caller removes the temporary files of the returned
+    entries that it does not move into place.
     """
     entries: list[UploadEntry] = []
     written: list[tuple[BinaryIO, Path]] = []  # kept open until synced: no second open
     try:
         with zipfile.ZipFile(source) as archive:
-            plan = _read_meta(archive)
-            total = 0
-            for name, member in plan:
-                if member is None:
+            plan = [
+                (name, None if member is None else _member(archive, member))
+                for name, member in _read_meta(archive)
+            ]
+            total = sum(info.file_size for _, info in plan if info is not None)
+            if total > max_total:
+                raise BadZip("upload exceeds the size limit")
+            if free is not None and total > free:
+                raise StorageFault(f"media upload needs {total} bytes; {free} are free")
+            for name, info in plan:
+                if info is None:
                     entries.append(UploadEntry(name, None, b"", 0))
                     continue
-                info = _member(archive, member)
-                total += info.file_size
-                if total > max_total:
-                    raise BadZip("upload exceeds the size limit")
                 # One thread creates the files: creations in one folder wait on its lock.
                 dst, temp = make_temp()
                 written.append((dst, temp))
@@ -65,7 +72,9 @@ def read_upload(source: BinaryIO, make_temp: TempMaker, max_total: int) -> list[
         _sync_all([fh for fh, _ in written])
     except BaseException as exc:
         _discard(written)
-        if isinstance(exc, (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError)):
+        if storage_fault(exc) is None and isinstance(
+            exc, (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError)
+        ):
             raise BadZip(f"bad zip: {exc}") from exc
         raise
     for fh, _ in written:

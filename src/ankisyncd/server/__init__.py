@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 
 import anyio
 
 from ankisyncd.config import Settings
-from ankisyncd.errors import AuthFailed
+from ankisyncd.errors import AuthFailed, UserError
 from ankisyncd.observe.events import Fanout
 from ankisyncd.observe.metrics import Metrics
 from ankisyncd.protocol.envelope import UserName
@@ -25,6 +26,7 @@ from ankisyncd.server.media import MediaServer
 from ankisyncd.storage.collection import remove_temp_files
 from ankisyncd.storage.paths import user_folder
 from ankisyncd.storage.snapshots import Retention, SnapshotStore
+from ankisyncd.storage.space import SpaceWatch
 from ankisyncd.sync.meta import meta as build_meta
 from ankisyncd.users.accounts import Accounts
 
@@ -62,6 +64,7 @@ class SyncServer:
         self.collection = CollectionServer(
             self.data_root, self.max_decompressed_bytes, self.snapshots, self.events
         )
+        self.space = SpaceWatch(self.data_root, settings.low_space_megs << 20)
         self.media = MediaServer(self.data_root, self.max_decompressed_bytes, self.events)
 
     def startup(self) -> None:
@@ -75,6 +78,11 @@ class SyncServer:
                 removed = remove_temp_files(folder)
                 if removed:
                     log.info("removed %d temporary files left in %s", removed, folder)
+        self.space.check()
+
+    def free_bytes(self) -> int | None:
+        """Free bytes under the data root (None if unreadable): for /health and metrics."""
+        return self.space.check()
 
     async def take_snapshots(self) -> None:
         """Snapshot every changed collection each ``snapshot_interval``, until cancelled."""
@@ -90,6 +98,13 @@ class SyncServer:
         """Roll back unfinished syncs and close every database."""
         await self.collection.close()
         await self.media.close()
+
+    def where(self, user: str | None) -> Path:
+        """The folder a request of ``user`` works in, for the log (the data root if unknown)."""
+        try:
+            return self.data_root if user is None else user_folder(self.data_root, user)
+        except UserError:
+            return self.data_root
 
     async def authenticate(self, host_key: str) -> UserName:
         """Map a host key to its user, or raise AuthFailed."""
@@ -125,6 +140,7 @@ class SyncServer:
             yield user, collections.get(user), media.get(user)
 
     async def meta(self, user: UserName, req: MetaRequest) -> MetaResponse:
+        self.space.check(fresh=False)  # every sync starts here: the low-space warning
         stored = await self.collection.state(user)
         media_usn = await self.media.usn(user)
         return build_meta(stored, req, media_usn, self.max_decompressed_bytes)

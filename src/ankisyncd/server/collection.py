@@ -14,7 +14,7 @@ from typing import BinaryIO, TypeVar
 
 import anyio
 
-from ankisyncd.errors import BadRequest, SessionConflict, SyncdError
+from ankisyncd.errors import BadRequest, SessionConflict, StorageFault, SyncdError
 from ankisyncd.observe.events import Moved, SyncEvents
 from ankisyncd.protocol.envelope import BodyStream, UserName
 from ankisyncd.protocol.normal import (
@@ -36,6 +36,7 @@ from ankisyncd.storage.collection import (
 from ankisyncd.storage.locks import COLLECTION_LOCK
 from ankisyncd.storage.paths import COLLECTION_FILE, user_folder
 from ankisyncd.storage.snapshots import SnapshotStore
+from ankisyncd.storage.space import free_bytes
 from ankisyncd.sync import full
 from ankisyncd.sync.changes import apply_changes, parse_changes
 from ankisyncd.sync.chunks import apply_chunk, next_chunk
@@ -113,6 +114,7 @@ class CollectionUser:
         if session is not None:
             session.rollback()  # nothing to write back in WAL mode: quick
             self.tally.end(outcome)
+            self.db.release()
 
 
 class CollectionServer:
@@ -180,8 +182,10 @@ class CollectionServer:
                 add_graves(state.tally.up, req.graves)
                 add_graves(state.tally.down, graves)
             except SyncdError:
+                state.db.release()
                 raise
             except Exception as exc:
+                state.db.release()
                 raise BadRequest("start failed") from exc
         return graves
 
@@ -252,7 +256,7 @@ class CollectionServer:
         end: bool = False,
     ) -> T:
         """Run one step of the user's normal sync (on the loop when small, ``rows`` telling);
-        a failure rolls the whole sync back (400)."""
+        a failure rolls the whole sync back (400; 503 when the server's storage failed)."""
         if not skey:
             raise BadRequest("missing skey")
         state = self._user(user)
@@ -283,6 +287,12 @@ class CollectionServer:
                 state.session = None
                 state.collection_changed()
                 state.tally.end("normal")
+                state.db.release()
+            elif session.failed_sanity_check:
+                # Its transaction is rolled back: a later step would write outside any.
+                state.session = None
+                session.release_memory()
+                state.tally.end("failed")
             return result
 
     async def upload(self, user: UserName, body: BodyStream) -> str:
@@ -292,11 +302,15 @@ class CollectionServer:
         staged = await in_thread(temp_file, state.folder, "upload")
         scratch = await in_thread(temp_file, state.folder, "upgrade")
         try:
-            size = 0
+            size, room = 0, await in_thread(free_bytes, state.folder)
             with staged.open("wb") as fh:
                 async for data in body:
                     size += len(data)
-                    await in_thread(fh.write, data)
+                    if size <= room:
+                        await in_thread(fh.write, data)
+                    # else: it cannot fit; read on, so that the client gets the answer
+            if size > room:
+                raise StorageFault(f"full upload of {size} bytes; {room} were free")
             problem, checked = await in_thread(
                 full.check_received_upload, staged, size, self.max_decompressed_bytes, scratch
             )

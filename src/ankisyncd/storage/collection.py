@@ -15,7 +15,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from ankisyncd.storage.sqlite import checkpoint_and_close, connect, file_stamp
+from ankisyncd.storage.sqlite import (
+    Connection,
+    checkpoint_and_close,
+    connect,
+    file_stamp,
+    rollback_after,
+)
 
 # The stock empty collection the official server creates for a new user (scripts/).
 TEMPLATE = Path(__file__).with_name("empty.anki2")
@@ -153,10 +159,10 @@ class CollectionConnection:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._con: sqlite3.Connection | None = None
+        self._con: Connection | None = None
         self._inode = 0
 
-    def get(self) -> sqlite3.Connection:
+    def get(self) -> Connection:
         """The open connection, creating the stock collection for a new user."""
         if self._con is not None and _inode(self.path) != self._inode:
             self.close()
@@ -167,7 +173,16 @@ class CollectionConnection:
         return self._con
 
     def state(self) -> CollectionState:
-        return read_state(self.path, self.get())
+        try:
+            return read_state(self.path, self.get())
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Called when no sync uses the connection: one opened with exclusive locking on a
+        full disk is closed, so that it locks nobody out and the next use tries again."""
+        if self._con is not None and self._con.exclusive:
+            self.close()
 
     def close(self) -> None:
         if self._con is not None:
@@ -219,7 +234,7 @@ def prepare_download(
             con.execute("update col set usn = usn + 1, mod = ?", (now_ms(),))
             con.execute("commit")
         except sqlite3.Error:
-            con.execute("rollback")
+            rollback_after(con)  # the error, not a failed rollback, tells what happened
             raise
     finally:
         checkpoint_and_close(con)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 
 from ankisyncd.errors import UserError
@@ -52,6 +53,26 @@ def _username_problem(name: str) -> str | None:
     return None
 
 
+def fold_username(name: str) -> str:
+    """The form in which two names count as the same user: case and Unicode normalisation
+    folded (NFKC casefold), as case-insensitive or normalising file systems (macOS, Windows)
+    would give both one folder."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def check_new_username(name: str, existing: Iterable[str]) -> None:
+    """Raise UserError if ``name``, or a name that folds to the same form, already exists."""
+    folded = fold_username(name)
+    clash = next((other for other in existing if fold_username(other) == folded), None)
+    if clash == name:
+        raise UserError(f"user {name!r} already exists")
+    if clash is not None:
+        raise UserError(
+            f"user {name!r} would share a folder with user {clash!r} on case-insensitive"
+            " file systems (names may not differ only in case or Unicode form)"
+        )
+
+
 def user_folder(data_root: Path, name: str) -> Path:
     """The folder of user ``name``: ``<data root>/<name>``, as the official server lays it out."""
     folder = data_root / check_username(name)
@@ -59,7 +80,3 @@ def user_folder(data_root: Path, name: str) -> Path:
     if os.path.dirname(os.path.normpath(folder)) != os.path.normpath(data_root):
         raise UserError(f"user name {name!r} is not allowed: it leaves the data root")
     return folder
-
-
-def collection_path(data_root: Path, name: str) -> Path:
-    return user_folder(data_root, name) / COLLECTION_FILE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -15,9 +16,40 @@ def unicase(a: str, b: str) -> int:
     return (fa > fb) - (fa < fb)
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open ``path`` in autocommit mode (explicit transactions) with the ``unicase`` collation."""
-    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+class Connection(sqlite3.Connection):
+    """A connection made by ``connect``; ``exclusive`` if it had to lock the file (full disk)."""
+
+    exclusive = False
+
+
+def connect(path: Path) -> Connection:
+    """Open ``path`` in autocommit mode (explicit transactions) with the ``unicase`` collation.
+
+    The first read of a WAL database creates its shared-memory index (``-shm``), which needs
+    free space. When there is none, the file is opened with exclusive locking, which keeps
+    that index in memory, so that reading works on a full disk. Such a connection
+    (``exclusive``) locks other processes out: close it as soon as it is not needed.
+    """
+    con = _open(path)
+    try:
+        con.execute("pragma schema_version")  # the first read
+    except sqlite3.OperationalError as exc:
+        con.close()
+        if not _no_room_for_index(exc):
+            raise
+        con = _open(path)
+        try:
+            con.execute("pragma locking_mode = exclusive")
+            con.execute("pragma schema_version")
+        except BaseException:
+            con.close()
+            raise
+        con.exclusive = True
+    return con
+
+
+def _open(path: Path) -> Connection:
+    con = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=Connection)
     try:
         con.create_collation("unicase", unicase)
         con.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -27,6 +59,21 @@ def connect(path: Path) -> sqlite3.Connection:
         con.close()
         raise
     return con
+
+
+def _no_room_for_index(exc: sqlite3.OperationalError) -> bool:
+    name = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
+    if name is not None:
+        return str(name).startswith("SQLITE_IOERR_SHM")
+    return str(exc) == "disk I/O error"
+
+
+def rollback_after(con: sqlite3.Connection) -> None:
+    """Roll back after an error without hiding it: SQLite may already have rolled back (a
+    full disk does that), and a failing rollback must not replace the error being raised."""
+    if con.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            con.execute("rollback")
 
 
 def file_stamp(path: Path) -> tuple[object, ...]:

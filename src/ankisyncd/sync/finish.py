@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from ankisyncd.storage.collection import now_ms
-from ankisyncd.sync.changes import ApplyError
 from ankisyncd.sync.session import SyncSession
 
 
 def finish(session: SyncSession) -> int:
     """Stamp ls, usn and mod, commit, and return exactly the mod stored."""
-    if session.failed_sanity_check:
-        raise ApplyError("finish after a failed sanity check")
     now = now_ms()
     session.con.execute(
         "update col set ls = ?, usn = ?, mod = ?", (now, session.server_usn + 1, now)

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import BinaryIO
 
+from ankisyncd.errors import storage_fault
 from ankisyncd.protocol.messages import UPLOAD_CORRUPT, UPLOAD_OK, UPLOAD_TOO_LARGE
 from ankisyncd.protocol.versions import collection_schema
 from ankisyncd.storage.collection import ensure_collection, prepare_download
@@ -31,6 +32,9 @@ def check_received_upload(
             staged = scratch
         check_upload(staged)
     except InvalidCollection as exc:
+        fault = storage_fault(exc)
+        if fault is not None:  # our disk failed, not the client's file
+            raise fault from exc
         log.info("upload refused: %s", exc)
         return UPLOAD_CORRUPT, staged
     return None, staged

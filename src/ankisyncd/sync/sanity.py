@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from ankisyncd.protocol.normal import Counts, SanityCheckResponse
+from ankisyncd.storage.upload import USN_CHECKED_TABLES
 from ankisyncd.sync.session import SyncSession
 
-# Tables that must never hold usn -1 on a server (config rows may).
-USN_CHECKED = ("cards", "notes", "revlog", "graves", "decks", "deck_config", "tags", "notetypes")
 COUNTED = ("cards", "notes", "revlog", "graves", "notetypes", "decks", "deck_config")
 GRAVES = COUNTED.index("graves")
 
@@ -17,7 +16,7 @@ def sanity_check(session: SyncSession, client: Counts) -> SanityCheckResponse:
     client = _without_graves(client)
     if any(
         con.execute(f"select 1 from {table} where usn = -1 limit 1").fetchone()
-        for table in USN_CHECKED
+        for table in USN_CHECKED_TABLES
     ):
         response = SanityCheckResponse(False, client, None)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from ankisyncd.storage.sqlite import BUSY_TIMEOUT_MS
+from ankisyncd.storage.sqlite import BUSY_TIMEOUT_MS, rollback_after
 
 
 class Busy(Exception):
@@ -45,14 +45,13 @@ class SyncSession:
         try:
             (usn,) = con.execute("select usn from col").fetchone()
         except BaseException:
-            con.execute("rollback")
+            rollback_after(con)
             raise
         return cls(skey, con, usn, client_usn, client_is_newer)
 
     def rollback(self) -> None:
         """Undo everything since ``start``; the connection stays open for the next request."""
-        if self.con.in_transaction:
-            self.con.execute("rollback")
+        rollback_after(self.con)
         self.release_memory()
 
     def release_memory(self) -> None:

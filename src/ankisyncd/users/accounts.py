@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ankisyncd.errors import ConfigError, UserError
-from ankisyncd.storage.paths import check_username
+from ankisyncd.storage.paths import check_new_username, check_username
 from ankisyncd.storage.sqlite import file_stamp
 from ankisyncd.users.hashing import (
     burn_verification,
@@ -55,17 +55,25 @@ class Accounts:
         for name, secret, hashed, source in env_users:
             try:
                 check_username(name)
+                check_new_username(name, accounts)
                 if hashed:
                     check_phc(secret)
             except (UserError, ValueError) as exc:
                 raise ConfigError(f"{source} (env): {exc}") from None
             if not hashed and not secret:
                 raise ConfigError(f"{source} (env): the password is empty")
-            if name in accounts:
-                raise ConfigError(f"{source} (env): user {name!r} is defined twice")
             password_hash = secret if hashed else hash_password(secret)
             accounts[name] = EnvAccount(name, password_hash, official_host_key(f"{name}:{secret}"))
-        return cls(UserStore(auth_db), accounts)
+        store = UserStore(auth_db)
+        if accounts and auth_db.exists():
+            # A database user of the same name is shadowed (documented); a folded twin would
+            # share its folder.
+            for stored in store.list():
+                try:
+                    check_new_username(stored.name, [n for n in accounts if n != stored.name])
+                except UserError as exc:
+                    raise ConfigError(f"auth database and SYNC_USERn (env): {exc}") from None
+        return cls(store, accounts)
 
     def login(self, name: str, password: str) -> str | None:
         """Return a host key for valid credentials, else None; equal work for unknown names."""

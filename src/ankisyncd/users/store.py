@@ -6,17 +6,16 @@ no restart: SQLite's ``data_version`` tells the server when another process wrot
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ankisyncd.errors import UserError
-from ankisyncd.storage.paths import check_username
-from ankisyncd.storage.sqlite import connect, use_wal
+from ankisyncd.storage.paths import check_new_username, check_username
+from ankisyncd.storage.sqlite import Connection, connect, rollback_after, use_wal
 from ankisyncd.users.hashing import hash_password
 from ankisyncd.users.hostkey import key_digest
 
@@ -51,11 +50,11 @@ class UserStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._con: sqlite3.Connection | None = None
+        self._con: Connection | None = None
         self._lock = threading.Lock()
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def _db(self) -> Iterator[Connection]:
         with self._lock:
             if self._con is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +65,12 @@ class UserStore:
                     con.executescript(_SCHEMA)
                     con.execute(f"pragma user_version = {SCHEMA_VERSION}")
                 self._con = con
-            yield self._con
+            try:
+                yield self._con
+            finally:
+                if self._con.exclusive:  # opened on a full disk: lock nobody out
+                    self._con.close()
+                    self._con = None
 
     def close(self) -> None:
         with self._lock:
@@ -79,19 +83,26 @@ class UserStore:
         with self._db() as con:
             return int(con.execute("pragma data_version").fetchone()[0])
 
-    def add(self, name: str, password: str) -> None:
+    def add(self, name: str, password: str, reserved: Iterable[str] = ()) -> None:
+        """Add a user; a name that folds to an existing user's or a ``reserved`` one (the
+        ``SYNC_USERn`` names) is refused."""
         check_username(name)
         _check_password(password)
         password_hash = hash_password(password)
         now = int(time.time())
         with self._db() as con:
+            con.execute("begin immediate")  # no other ``user add`` between check and insert
             try:
+                names = [row[0] for row in con.execute("select name from users")]
+                check_new_username(name, [*names, *reserved])
                 con.execute(
                     "insert into users (name, password_hash, created, modified) values (?,?,?,?)",
                     (name, password_hash, now, now),
                 )
-            except sqlite3.IntegrityError:
-                raise UserError(f"user {name!r} already exists") from None
+                con.execute("commit")
+            except BaseException:
+                rollback_after(con)
+                raise
 
     def set_password(self, name: str, password: str) -> None:
         """Change a password; every host key of the user stops working."""
