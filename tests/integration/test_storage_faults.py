@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ankisyncd.storage.sqlite import connect
@@ -231,6 +232,9 @@ def test_low_space_is_warned_about_once_and_shown_by_health(disk: Disk) -> None:
         for _ in range(3):
             report = health(server)
             assert report["low_space"] is True and 0 < report["free_bytes"] <= 4 << 20
+        metrics = httpx.get(server.url + "metrics", timeout=30).text
+        free = [line for line in metrics.splitlines() if line.startswith("ankisyncd_data_root_f")]
+        assert len(free) == 1 and 0 < float(free[0].split()[1]) <= 4 << 20, free
         disk.free()
         assert health(server)["low_space"] is False
     finally:

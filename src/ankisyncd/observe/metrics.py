@@ -29,6 +29,10 @@ class ServerState(Protocol):
         """(user, collection bytes, media bytes) of the users seen since start; None: unknown."""
         ...
 
+    def free_bytes(self) -> int | None:
+        """Free bytes on the file system of the data root; None if it cannot be read."""
+        ...
+
 
 class Metrics(LogEvents):
     """Counts requests and sync events; ``exposition`` renders them for ``/metrics``."""
@@ -144,6 +148,13 @@ class _StateCollector(Collector):
                 media.add_metric([user], media_bytes)
         yield collection
         yield media
+        free = self.state.free_bytes()
+        if free is not None:
+            yield GaugeMetricFamily(
+                "ankisyncd_data_root_free_bytes",
+                "free bytes on the file system of the data root (low_space_megs warns)",
+                value=free,
+            )
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
