@@ -7,6 +7,7 @@ mappings and never reads ``os.environ`` or the disk itself, except the config fi
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ENV_PREFIX = "ANKISYNCD_"
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 
@@ -101,6 +103,37 @@ def _parse_duration(text: str) -> int:
     if seconds < 0:
         raise ValueError(f"{text!r} must not be negative")
     return seconds
+
+
+# The official server's SYNC_IP_HEADER values; ConnectInfo (the connection's peer) is its default.
+IP_HEADER_SOURCES = (
+    "ConnectInfo",
+    "RightmostXForwardedFor",
+    "XRealIp",
+    "CfConnectingIp",
+    "TrueClientIp",
+    "FlyClientIp",
+    "RightmostForwarded",
+    "CloudFrontViewerAddress",
+)
+
+
+def _parse_ip_header(text: str) -> str:
+    value = str(text).strip()
+    if value not in IP_HEADER_SOURCES:
+        raise ValueError(f"{text!r} is not one of {', '.join(IP_HEADER_SOURCES)}")
+    return value
+
+
+def _parse_networks(text: str) -> tuple[IpNetwork, ...]:
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in str(text).split(",")
+            if part.strip()
+        )
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
 
 
 def _parse_level(text: str) -> str:
@@ -192,6 +225,12 @@ class Settings:
     tls_key: Path | None = field(
         default=None, metadata=_meta(_parse_path, "PEM private key of tls_cert")
     )
+    max_json_megs: int = field(
+        default=16,
+        metadata=_meta(
+            _parse_positive, "MiB a start, applyChanges or applyChunk body may decompress to"
+        ),
+    )
     header_timeout: float = field(
         default=30.0,
         metadata=_meta(_parse_seconds, "seconds to receive a request's line and headers"),
@@ -203,6 +242,18 @@ class Settings:
     keep_alive_timeout: float = field(
         default=20.0,
         metadata=_meta(_parse_seconds, "seconds an idle connection is kept between requests"),
+    )
+    ip_header: str = field(
+        default="ConnectInfo",
+        metadata=_meta(
+            _parse_ip_header,
+            "where the client address comes from (a proxy header)",
+            "SYNC_IP_HEADER",
+        ),
+    )
+    trusted_proxies: tuple[IpNetwork, ...] = field(
+        default=(),
+        metadata=_meta(_parse_networks, "comma-separated proxy addresses or networks"),
     )
     max_connections: int = field(
         default=1000,

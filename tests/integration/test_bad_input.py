@@ -212,7 +212,7 @@ def test_interrupted_upload_changes_nothing(
         )
     # The server notices the disconnect and removes its temporary file.
     deadline = time.monotonic() + 10
-    while "upload user=alice: client disconnected" not in server.log():
+    while "upload user=alice addr=127.0.0.1: client disconnected" not in server.log():
         assert time.monotonic() < deadline, "the server never noticed the disconnect"
         time.sleep(0.05)
     assert server.alive()

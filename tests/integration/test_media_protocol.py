@@ -311,7 +311,9 @@ def test_interrupted_upload_leaves_nothing_behind(
             + b"\r\n"
         )
     deadline = time.monotonic() + 10
-    while "msync/uploadChanges user=alice: client disconnected" not in media_server.log():
+    while "msync/uploadChanges user=alice addr=127.0.0.1: client disconnected" not in (
+        media_server.log()
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert usn(client) == before

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ankisyncd.errors import BadRequest
 from ankisyncd.http.framing import (
     MAX_WINDOW_BYTES,
+    BodyTooLarge,
     SyncHeader,
     ZstdBody,
     compress,
@@ -35,8 +36,8 @@ async def _chunks(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
 HEADER = SyncHeader(11, "", "", "")  # type: ignore[arg-type]
 
 
-def _read(data: bytes, sizes: list[int], cap: int, window: int = MAX_WINDOW_BYTES) -> bytes:
-    return asyncio.run(v11_request(HEADER, _chunks(data, sizes)).read(cap, window))
+def _read(data: bytes, sizes: list[int], cap: int) -> bytes:
+    return asyncio.run(v11_request(HEADER, _chunks(data, sizes)).read(cap))
 
 
 @given(st.binary(max_size=50_000), st.lists(st.integers(1, 5000), max_size=20))
@@ -54,7 +55,7 @@ def test_decoding_stops_at_the_cap(body: bytes, cap: int) -> None:
 
     async def collect() -> bytes:
         incoming = v11_request(HEADER, _chunks(zstd(body), [7]))
-        return b"".join([part async for part in incoming.open_body(cap, MAX_WINDOW_BYTES)])
+        return b"".join([part async for part in incoming.open_body(cap)])
 
     assert asyncio.run(collect()) == body[:cap]
 
@@ -62,7 +63,7 @@ def test_decoding_stops_at_the_cap(body: bytes, cap: int) -> None:
 def test_a_bomb_never_produces_more_than_the_cap() -> None:
     bomb = zstd(bytes(256 << 20))
     decoder = ZstdBody(1 << 20)
-    produced = len(decoder.feed(bomb))
+    produced = sum(map(len, decoder.feed(bomb)))
     assert decoder.capped and produced == 1 << 20
 
 
@@ -73,12 +74,43 @@ def test_arbitrary_bytes_give_bad_request_or_nothing(data: bytes) -> None:
         _read(data, [3], 1 << 20)
 
 
-def test_window_too_large_for_unauthenticated_requests_is_refused() -> None:
+def test_window_larger_than_clients_use_is_refused() -> None:
     params = zstandard.ZstdCompressionParameters.from_level(3, window_log=26)
     stream = zstandard.ZstdCompressor(compression_params=params).compressobj()
     big_window = stream.compress(b"x" * 1000) + stream.flush()
+    assert MAX_WINDOW_BYTES < 1 << 26
     with pytest.raises(BadRequest):
-        _read(big_window, [], 1 << 20, 1 << 23)
+        _read(big_window, [], 1 << 20)
+
+
+def _skippable(size: int) -> bytes:
+    return (0x184D2A50).to_bytes(4, "little") + size.to_bytes(4, "little") + bytes(size)
+
+
+@pytest.mark.parametrize("cap", [64 << 10, 32 << 20])
+def test_padding_of_skippable_frames_is_bounded(cap: int) -> None:
+    """Skippable frames decode to nothing: the compressed size has its own bound."""
+    padding = _skippable(1 << 20) * (cap // (1 << 20) + 2)
+    with pytest.raises(BodyTooLarge):
+        _read(padding + zstd(b"{}"), [], cap)
+
+
+def test_a_capped_body_is_drained_only_so_far() -> None:
+    """After the cap, the rest is read so the client gets an answer, but not without end."""
+
+    async def endless() -> AsyncIterator[bytes]:
+        yield zstd(bytes(2 << 20))
+        while True:
+            yield bytes(64 << 10)
+
+    async def drain() -> int:
+        total = 0
+        async for part in v11_request(HEADER, endless()).open_body(1 << 20):
+            total += len(part)
+        return total
+
+    with pytest.raises(BodyTooLarge):
+        asyncio.run(drain())
 
 
 def test_response_frames_decode_with_a_one_shot_decoder() -> None:

@@ -7,33 +7,33 @@ into an Incoming request, authenticated, and handed to the server.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import TypeVar
 
+import anyio
 import anyio.to_thread
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp
 
 from ankisyncd.errors import BadRequest
+from ankisyncd.http.address import AddressSource, printable
 from ankisyncd.http.errors import error_response
 from ankisyncd.http.framing import (
-    FILE_CHUNK_BYTES,
-    MAX_WINDOW_BYTES,
-    ORIGINAL_SIZE_HEADER,
+    INLINE_DECODE_BYTES,
     SYNC_HEADER,
-    UNAUTHENTICATED_MAX_WINDOW_BYTES,
     Incoming,
-    compress,
-    compress_file,
     parse_sync_header,
     v11_request,
 )
 from ankisyncd.http.legacy import legacy_request
 from ankisyncd.http.observe import Observed, metrics_endpoint, note
+from ankisyncd.http.replies import file_reply, reply, reply_encoded
 from ankisyncd.protocol.envelope import UserName
+from ankisyncd.protocol.limits import BODY_LIMITS, raw_limit
 from ankisyncd.protocol.media import (
     envelope,
     parse_begin,
@@ -56,136 +56,179 @@ from ankisyncd.protocol.normal import (
     parse_apply_graves,
     parse_sanity_check,
 )
-from ankisyncd.protocol.versions import LEGACY_WIRE_VERSION, SYNC_VERSION_11_DIRECT_POST
+from ankisyncd.protocol.versions import LEGACY_WIRE_VERSION
 from ankisyncd.server import SyncServer
 
 log = logging.getLogger("ankisyncd.http")
-# A login body is a user name and a password; nothing larger is decoded before auth.
-MAX_LOGIN_BODY_BYTES = 64 * 1024
+T = TypeVar("T")
+Method = SyncMethod | MediaSyncMethod
+# Large bodies are decompressed and parsed a few at a time (about one per core): more at once
+# would only share the CPU, while each would hold its body and objects in memory.
+BODY_SLOTS = 2
+# Decoded bodies up to this size are parsed on the event loop (a few microseconds).
+INLINE_PARSE_BYTES = 16 * 1024
+DEFAULT_JSON_BYTES = 16 << 20  # max_json_megs' default
 
 
-def _reply(body: bytes, version: int) -> Response:
-    """A 200 answer: zstd with anki-original-size for v11; plain for the legacy versions."""
-    if version < SYNC_VERSION_11_DIRECT_POST:
-        return Response(body, media_type="application/octet-stream")
-    return Response(compress(body), headers={ORIGINAL_SIZE_HEADER: str(len(body))})
+@dataclass
+class Seen:
+    """What the request's log line says; filled in as it becomes known."""
 
-
-def _file_reply(fh: BinaryIO, size: int, version: int) -> Response:
-    """A whole collection file: zstd-streamed for v11, raw with a length for legacy clients."""
-    if version < SYNC_VERSION_11_DIRECT_POST:
-        return StreamingResponse(
-            _chunks(fh),
-            media_type="application/octet-stream",
-            headers={"content-length": str(size)},
-        )
-    return StreamingResponse(compress_file(fh), headers={ORIGINAL_SIZE_HEADER: str(size)})
-
-
-def _chunks(fh: BinaryIO) -> Iterator[bytes]:
-    try:
-        while chunk := fh.read(FILE_CHUNK_BYTES):
-            yield chunk
-    finally:
-        fh.close()
+    address: str
+    user: str = "-"
+    client: str = "-"
+    host_key: str = ""
 
 
 class Endpoint:
-    """Shared request handling: decoding, unknown methods, errors, one log line per request."""
+    """Shared request handling: method lookup, decoding, bounded bodies, errors, the log line."""
 
     prefix = ""
 
-    def __init__(self, server: SyncServer) -> None:
+    def __init__(self, server: SyncServer, addresses: AddressSource, json_bytes: int) -> None:
         self.server = server
+        self.addresses = addresses
+        self.json_bytes = json_bytes  # max_json_megs
+        self._slots: anyio.CapacityLimiter | None = None  # made on the event loop
 
-    async def decode(self, request: Request) -> Incoming:
-        raw_header = request.headers.get(SYNC_HEADER)
-        if raw_header is not None:
-            return v11_request(parse_sync_header(raw_header), request.stream())
-        return await legacy_request(request, self.server.max_payload_bytes)
+    def method(self, name: str) -> Method | None:
+        raise NotImplementedError
 
-    async def logged(
-        self, request: Request, work: Callable[[list[str]], Awaitable[Response]]
-    ) -> Response:
-        name = self.prefix + request.path_params["method"]
-        who = ["-", "-", ""]  # user, client version, host key: filled in as they become known
+    async def dispatch(self, method: Method, incoming: Incoming, seen: Seen) -> Response:
+        raise NotImplementedError
+
+    async def early(self, request: Request, method: Method, seen: Seen) -> Response | None:
+        """An answer given before the body is read (none by default)."""
+        return None
+
+    async def handle(self, request: Request) -> Response:
+        name = request.path_params["method"]
+        seen = Seen(self.addresses.client_address(request))
         try:
-            response = await work(who)
+            response = await self._handle(request, name, seen)
         except Exception as exc:
-            where = self.server.where(who[0] if who[0] != "-" else None)
-            response = error_response(exc, f"{name} user={who[0]}", where)
-        self.server.activity.record(name, who[0], who[1], response.status_code)
-        note(request, who[0], who[1], who[2])  # for the request's log event (http/observe.py)
+            context = f"{self.prefix}{printable(name)} user={seen.user} addr={seen.address}"
+            where = self.server.where(seen.user if seen.user != "-" else None)
+            response = error_response(exc, context, where)
+        self.server.activity.record(
+            self.prefix + printable(name), seen.user, seen.client, response.status_code
+        )
+        note(request, seen.user, seen.client, seen.host_key, seen.address)  # the log event
         return response
 
+    async def _handle(self, request: Request, name: str, seen: Seen) -> Response:
+        method = self.method(name)
+        if method is None:
+            return PlainTextResponse(f"Invalid URL: unknown variant `{name}`", status_code=400)
+        answer = await self.early(request, method, seen)
+        if answer is not None:
+            return answer
+        raw_header = request.headers.get(SYNC_HEADER)
+        if raw_header is not None:
+            incoming = v11_request(parse_sync_header(raw_header), request.stream())
+        else:
+            # A login's form carries no key (or an old one): it is not checked early.
+            check = None if method is SyncMethod.HOST_KEY else self._check_key
+            incoming = await legacy_request(
+                request, self._form_limit(method), self.server.data_root, check
+            )
+        seen.client = printable(incoming.client_version or ("legacy" if incoming.legacy else "-"))
+        return await self.dispatch(method, incoming, seen)
 
-def _unknown(name: str) -> Response:
-    log.info("unknown method %r", name)
-    return PlainTextResponse(f"Invalid URL: unknown variant `{name}`", status_code=400)
+    def _size(self, method: Method) -> int:
+        """The most decoded bytes ``method``'s body may have."""
+        limit = BODY_LIMITS.get(method)
+        if limit is None:  # a file: a full upload or a media zip
+            return self.server.max_decompressed_bytes
+        return self.json_bytes if limit.size is None else limit.size
+
+    def _form_limit(self, method: Method) -> int:
+        if method not in BODY_LIMITS:
+            return self.server.max_payload_bytes
+        return raw_limit(self._size(method)) + 4096  # the form's other fields
+
+    async def _check_key(self, key: str) -> None:
+        await self.server.authenticate(key)
+
+    async def user(self, key: str, seen: Seen) -> UserName:
+        """The user whose host key the request carries; 403 for an unknown key."""
+        user = await self.server.authenticate(key)
+        seen.user, seen.host_key = printable(user), key
+        return user
+
+    async def body(self, incoming: Incoming, method: Method, parse: Callable[[bytes], T]) -> T:
+        """The parsed body, within the method's limits (protocol/limits.py).
+
+        Large bodies are decoded and parsed in worker threads, a few at a time: a request
+        waiting for its turn holds only what the HTTP layer buffers (64 KiB).
+        """
+        size = self._size(method)
+        if size <= INLINE_DECODE_BYTES:
+            return parse(await incoming.read(size))
+        if self._slots is None:
+            self._slots = anyio.CapacityLimiter(BODY_SLOTS)
+        async with self._slots:
+            data = await incoming.read(size)
+            if len(data) <= INLINE_PARSE_BYTES:
+                return parse(data)
+            return await anyio.to_thread.run_sync(parse, data)
 
 
 class SyncEndpoint(Endpoint):
     """``POST /sync/<method>``: login, collection sync and full sync."""
 
-    async def handle(self, request: Request) -> Response:
-        return await self.logged(request, lambda who: self._handle(request, who))
+    def method(self, name: str) -> Method | None:
+        return _SYNC_METHODS.get(name)
 
-    async def _handle(self, request: Request, who: list[str]) -> Response:
-        name = request.path_params["method"]
-        try:
-            method = SyncMethod(name)
-        except ValueError:
-            return _unknown(name)
-        incoming = await self.decode(request)
-        who[1] = incoming.client_version or ("legacy" if incoming.legacy else "-")
+    async def dispatch(self, method: Method, incoming: Incoming, seen: Seen) -> Response:
+        version = incoming.version
         if method is SyncMethod.HOST_KEY:
-            body = await incoming.read(MAX_LOGIN_BODY_BYTES, UNAUTHENTICATED_MAX_WINDOW_BYTES)
-            login = HostKeyRequest.from_wire(body)
-            who[0] = login.username
-            reply = await self.server.host_key(login)
-            return _reply(reply.to_wire(), incoming.version)
-        user = await self.server.authenticate(incoming.host_key)
-        who[0], who[2] = user, incoming.host_key
-        return await self._dispatch(method, user, incoming)
-
-    async def _dispatch(self, method: SyncMethod, user: UserName, incoming: Incoming) -> Response:
-        server, version, skey = self.server, incoming.version, incoming.session_key
-        col, cap = server.collection, server.max_decompressed_bytes
+            login = await self.body(incoming, method, HostKeyRequest.from_wire)
+            seen.user = printable(login.username)
+            return await reply((await self.server.host_key(login)).to_wire(), version)
+        user = await self.user(incoming.host_key, seen)
+        col, skey = self.server.collection, incoming.session_key
         if method is SyncMethod.UPLOAD:
-            text = await col.upload(user, incoming.open_body(cap, MAX_WINDOW_BYTES))
-            return _reply(text.encode(), version)
-        body = await incoming.read(cap)
+            cap = self.server.max_decompressed_bytes
+            text = await col.upload(user, incoming.open_body(cap))
+            return await reply(text.encode(), version)
         if method is SyncMethod.META:
-            meta = await server.meta(user, MetaRequest.from_wire(body))
-            return _reply(meta.to_wire(), version)
-        if method is SyncMethod.ABORT:
-            check_empty_input(body)
-            await col.abort(user)
-            return _reply(encode_null(), version)
-        if method is SyncMethod.DOWNLOAD:
-            check_empty_input(body)
-            fh, size = await col.download(user, version)
-            return _file_reply(fh, size, version)
+            req = await self.body(incoming, method, MetaRequest.from_wire)
+            return await reply((await self.server.meta(user, req)).to_wire(), version)
         if method is SyncMethod.START:
-            graves = await col.start(user, skey, StartRequest.from_wire(body))
-            return _reply(encode_json(graves.to_json()), version)
+            start = await self.body(incoming, method, StartRequest.from_wire)
+            graves = await col.start(user, skey, start)
+            return await reply_encoded(lambda: encode_json(graves.to_json()), version)
         if method is SyncMethod.APPLY_GRAVES:
-            await col.apply_graves(user, skey, parse_apply_graves(body))
-            return _reply(encode_null(), version)
+            await col.apply_graves(
+                user, skey, await self.body(incoming, method, parse_apply_graves)
+            )
+            return await reply(encode_null(), version)
         if method is SyncMethod.APPLY_CHANGES:
-            changes = await col.apply_changes(user, skey, UnchunkedChanges.from_wire(body))
-            return _reply(changes.to_wire(), version)
-        if method is SyncMethod.CHUNK:
-            check_empty_input(body)
-            return _reply((await col.chunk(user, skey)).to_wire(), version)
+            theirs = await self.body(incoming, method, UnchunkedChanges.from_wire)
+            ours = await col.apply_changes(user, skey, theirs)
+            return await reply_encoded(ours.to_wire, version)
         if method is SyncMethod.APPLY_CHUNK:
-            await col.apply_chunk(user, skey, parse_apply_chunk(body))
-            return _reply(encode_null(), version)
+            await col.apply_chunk(user, skey, await self.body(incoming, method, parse_apply_chunk))
+            return await reply(encode_null(), version)
         if method is SyncMethod.SANITY_CHECK:
-            result = await col.sanity_check(user, skey, parse_sanity_check(body))
-            return _reply(result.to_wire(), version)
-        check_empty_input(body)  # finish
-        return _reply(encode_json(await col.finish(user, skey)), version)
+            counts = await self.body(incoming, method, parse_sanity_check)
+            return await reply((await col.sanity_check(user, skey, counts)).to_wire(), version)
+        await self.body(incoming, method, check_empty_input)
+        if method is SyncMethod.ABORT:
+            await col.abort(user)
+            return await reply(encode_null(), version)
+        if method is SyncMethod.DOWNLOAD:
+            fh, size = await col.download(user, version)
+            return file_reply(fh, size, version)
+        if method is SyncMethod.CHUNK:
+            chunk = await col.chunk(user, skey)
+            return await reply_encoded(chunk.to_wire, version)
+        return await reply(encode_json(await col.finish(user, skey)), version)  # finish
+
+
+_SYNC_METHODS: dict[str, Method] = {m.value: m for m in SyncMethod}
+_MEDIA_METHODS: dict[str, Method] = {m.value: m for m in MediaSyncMethod}
 
 
 class MediaEndpoint(Endpoint):
@@ -193,60 +236,44 @@ class MediaEndpoint(Endpoint):
 
     prefix = "msync/"
 
-    async def handle(self, request: Request) -> Response:
-        return await self.logged(request, lambda who: self._handle(request, who))
+    def method(self, name: str) -> Method | None:
+        return _MEDIA_METHODS.get(name)
 
-    async def _handle(self, request: Request, who: list[str]) -> Response:
-        name = request.path_params["method"]
-        try:
-            method = MediaSyncMethod(name)
-        except ValueError:
-            return _unknown(name)
-        if request.method == "GET":
-            if method is not MediaSyncMethod.BEGIN:
-                return PlainTextResponse("405", status_code=405)
-            return await self._get_begin(request, who)
-        incoming = await self.decode(request)
-        who[1] = incoming.client_version or ("legacy" if incoming.legacy else "-")
-        user = await self.server.authenticate(incoming.host_key)
-        who[0], who[2] = user, incoming.host_key
-        return await self._dispatch(method, user, incoming)
-
-    async def _get_begin(self, request: Request, who: list[str]) -> Response:
-        """``GET /msync/begin?k=<hkey>&v=<version>``, as desktop 2.1.22 to 2.1.56 send it."""
+    async def early(self, request: Request, method: Method, seen: Seen) -> Response | None:
+        if request.method != "GET":
+            return None
+        if method is not MediaSyncMethod.BEGIN:
+            return PlainTextResponse("405", status_code=405)
+        # GET /msync/begin?k=<hkey>&v=<version>, as desktop 2.1.22 to 2.1.56 send it.
         key, version = request.query_params.get("k"), request.query_params.get("v")
         if not key or not version:
             raise BadRequest("begin needs k and v")
-        who[1] = version
-        user = await self.server.authenticate(key)
-        who[0], who[2] = user, key
-        usn = await self.server.media_begin(user)
-        return _reply(envelope({"usn": usn, "sk": key}), LEGACY_WIRE_VERSION)
+        seen.client = printable(version)
+        usn = await self.server.media.usn(await self.user(key, seen))
+        return await reply(envelope({"usn": usn, "sk": key}), LEGACY_WIRE_VERSION)
 
-    async def _dispatch(
-        self, method: MediaSyncMethod, user: UserName, incoming: Incoming
-    ) -> Response:
+    async def dispatch(self, method: Method, incoming: Incoming, seen: Seen) -> Response:
+        user = await self.user(incoming.host_key, seen)
         media, version = self.server.media, incoming.version
-        cap = self.server.max_decompressed_bytes
         if method is MediaSyncMethod.UPLOAD_CHANGES:
-            stream = incoming.open_body(cap, MAX_WINDOW_BYTES)
+            stream = incoming.open_body(self.server.max_decompressed_bytes)
             processed, usn = await media.upload(user, stream)
-            return _reply(envelope([processed, usn]), version)
-        body = await incoming.read(cap)
+            return await reply(envelope([processed, usn]), version)
         if method is MediaSyncMethod.BEGIN:
-            if not (incoming.legacy and incoming.client_version):
-                parse_begin(body)  # legacy forms carry the version in the "v" field instead
-            usn = await self.server.media_begin(user)
-            return _reply(envelope({"usn": usn, "sk": incoming.host_key}), version)
+            if incoming.legacy and incoming.client_version:
+                await incoming.read(self._size(method))  # the version came in the form
+            else:
+                await self.body(incoming, method, parse_begin)
+            usn = await media.usn(user)
+            return await reply(envelope({"usn": usn, "sk": incoming.host_key}), version)
         if method is MediaSyncMethod.MEDIA_CHANGES:
-            changes = await media.changes(user, parse_media_changes(body))
-            return _reply(envelope(changes), version)
+            last_usn = await self.body(incoming, method, parse_media_changes)
+            return await reply(envelope(await media.changes(user, last_usn)), version)
         if method is MediaSyncMethod.DOWNLOAD_FILES:
-            batch = await media.download(user, parse_download_files(body))
-            # Up to a few MiB: compressed off the event loop, so other users are not held up.
-            return await anyio.to_thread.run_sync(_reply, batch, version)
-        result = await media.sanity(user, parse_media_sanity(body))
-        return _reply(envelope(result), version)
+            names = await self.body(incoming, method, parse_download_files)
+            return await reply(await media.download(user, names), version)
+        local = await self.body(incoming, method, parse_media_sanity)
+        return await reply(envelope(await media.sanity(user, local)), version)
 
 
 def _health(server: SyncServer) -> Callable[[Request], Awaitable[Response]]:
@@ -260,14 +287,22 @@ def _health(server: SyncServer) -> Callable[[Request], Awaitable[Response]]:
     return health
 
 
-def build_app(server: SyncServer, admin: ASGIApp | None = None) -> ASGIApp:
+def build_app(
+    server: SyncServer,
+    admin: ASGIApp | None = None,
+    *,
+    addresses: AddressSource | None = None,
+    json_bytes: int = DEFAULT_JSON_BYTES,
+) -> ASGIApp:
     """The ASGI application serving one SyncServer, with the admin pages at ``/admin`` if given.
 
     A bare Router, without Starlette's exception middleware: every handler already turns its
-    errors into responses (``Endpoint.logged``), and the two extra layers cost each request
+    errors into responses (``Endpoint.handle``), and the two extra layers cost each request
     about a tenth of its time.
     """
-    sync, media = SyncEndpoint(server), MediaEndpoint(server)
+    addresses = addresses or AddressSource()
+    sync = SyncEndpoint(server, addresses, json_bytes)
+    media = MediaEndpoint(server, addresses, json_bytes)
     routes: list[BaseRoute] = [
         Route("/sync/{method}", sync.handle, methods=["POST"]),  # most requests: first
         Route("/health", _health(server), methods=["GET", "HEAD"]),

@@ -14,6 +14,8 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import PlainTextResponse, Response
 
 from ankisyncd.errors import ClientError, ServerError, storage_fault
+from ankisyncd.http.address import printable
+from ankisyncd.http.framing import BodyTooLarge
 
 log = logging.getLogger("ankisyncd.http")
 # A full disk fails every request that writes: the operator is told once per cause and
@@ -39,12 +41,16 @@ def error_response(exc: Exception, context: str, where: Path | None = None) -> R
         log.info("%s: client disconnected before the request body ended", context)
     elif isinstance(exc, ClientError):
         status = exc.status
-        cause = f" (cause: {exc.__cause__!r})" if exc.__cause__ else ""
-        log.info("%s: %d %s%s", context, status, exc, cause)
+        cause = f" (cause: {printable(repr(exc.__cause__))})" if exc.__cause__ else ""
+        log.info("%s: %d %s%s", context, status, printable(str(exc)), cause)
     else:
         status = ServerError.status
         log.error("%s: %d %s", context, status, exc, exc_info=exc)
-    return PlainTextResponse(str(status), status_code=status)
+    response = PlainTextResponse(str(status), status_code=status)
+    if isinstance(exc, BodyTooLarge):
+        # The rest of the body is not read: the connection cannot carry another request.
+        response.headers["connection"] = "close"
+    return response
 
 
 def _log_fault(message: str, context: str, status: int) -> None:

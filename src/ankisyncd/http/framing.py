@@ -8,18 +8,28 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO, cast
 
+import anyio.to_thread
 import zstandard
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.protocol.envelope import HostKey, SessionKey
+from ankisyncd.protocol.limits import raw_limit
 from ankisyncd.protocol.versions import ensure_supported
 
 SYNC_HEADER = "anki-sync"
 ORIGINAL_SIZE_HEADER = "anki-original-size"
-# Frames from clients declare small windows; refusing huge ones bounds decoder memory.
-MAX_WINDOW_BYTES = 1 << 27
-UNAUTHENTICATED_MAX_WINDOW_BYTES = 1 << 23
+# The client compresses at zstd's default level, whose frames declare a 2 MiB window at most;
+# refusing larger ones bounds the decoder's memory.
+MAX_WINDOW_BYTES = 1 << 23
 FILE_CHUNK_BYTES = 1 << 20
+# Bodies allowed to decode to at most this are decoded on the event loop (well under 1 ms);
+# larger ones are decoded in a worker thread, this much compressed input at a time.
+INLINE_DECODE_BYTES = 1 << 20
+DECODE_BATCH_BYTES = 1 << 20
+
+
+class BodyTooLarge(BadRequest):
+    """A body over its limit: answered at once, and the rest of it is not read."""
 
 
 @dataclass(frozen=True)
@@ -74,17 +84,18 @@ class ZstdBody:
     cap, decoding stops quietly (as the official server does); ``capped`` tells the caller.
     """
 
-    def __init__(self, cap: int, *, max_window: int = MAX_WINDOW_BYTES) -> None:
+    def __init__(self, cap: int) -> None:
         self.capped = False
         self._pending: list[bytes] = []
         self._sink = _Sink(cap, self._pending.append)
-        decoder = zstandard.ZstdDecompressor(max_window_size=max_window)
+        decoder = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW_BYTES)
         self._writer = decoder.stream_writer(
             cast(IO[bytes], self._sink), write_return_read=True, closefd=False
         )
 
-    def feed(self, data: bytes) -> bytes:
-        """Decode one piece of the body; returns the output it produced."""
+    def feed(self, data: bytes) -> list[bytes]:
+        """Decode one piece of the body; returns the output it produced, in pieces (joining
+        them would hold the output twice)."""
         if data and not self.capped:
             try:
                 self._writer.write(data)
@@ -92,8 +103,7 @@ class ZstdBody:
                 self.capped = True
             except zstandard.ZstdError as exc:
                 raise BadRequest("invalid zstd body") from exc
-        out = b"".join(self._pending)
-        self._pending.clear()
+        out, self._pending[:] = self._pending[:], []
         return out
 
 
@@ -121,7 +131,7 @@ def compress_file(fh: BinaryIO) -> Iterator[bytes]:
         fh.close()
 
 
-BodyOpener = Callable[[int, int], AsyncIterator[bytes]]
+BodyOpener = Callable[[int], AsyncIterator[bytes]]
 
 
 @dataclass(frozen=True)
@@ -133,33 +143,50 @@ class Incoming:
     session_key: SessionKey
     client_version: str
     legacy: bool
-    open_body: BodyOpener  # (cap on decoded bytes, cap on the zstd window) -> decoded pieces
+    open_body: BodyOpener  # (cap on decoded bytes) -> decoded pieces, stopping at the cap
 
-    async def read(self, cap: int, max_window: int = MAX_WINDOW_BYTES) -> bytes:
-        """The whole decoded body; over ``cap`` bytes is a 400."""
-        parts, size = [], 0
-        async for part in self.open_body(cap + 1, max_window):
-            size += len(part)
-            if size > cap:
-                raise BadRequest("request body exceeds the size limit")
-            parts.append(part)
-        return b"".join(parts)
+    async def read(self, cap: int) -> bytes:
+        """The whole decoded body; over ``cap`` bytes is a 400, without reading the rest.
+
+        A bytearray, which every parser takes as bytes: growing it in place holds the body
+        once, where joining pieces would hold it twice."""
+        body = bytearray()
+        async for part in self.open_body(cap + 1):
+            if len(body) + len(part) > cap:
+                raise BodyTooLarge("request body exceeds the size limit")
+            body += part
+        return body  # type: ignore[return-value]
 
 
 def v11_request(header: SyncHeader, chunks: AsyncIterator[bytes]) -> Incoming:
     """A version-11 request: header fields plus a zstd body."""
 
-    async def open_body(cap: int, max_window: int) -> AsyncIterator[bytes]:
-        body = ZstdBody(cap, max_window=max_window)
+    async def open_body(cap: int) -> AsyncIterator[bytes]:
+        body, raw, most = ZstdBody(cap), 0, raw_limit(cap)
+        inline = cap <= INLINE_DECODE_BYTES
+        batch: list[bytes] = []
+        batched = 0
         async for data in chunks:
-            out = body.feed(data)
-            if out:
-                yield out
+            raw += len(data)
+            if raw > most:  # padding (skippable frames) or a drain without end
+                raise BodyTooLarge("request body exceeds the size limit")
             if body.capped:
-                break
-        # Read what is left of a body we stopped decoding, so the client still gets an answer.
-        async for _ in chunks:
-            pass
+                continue  # read the rest, up to ``most``, so the client still gets its answer
+            if inline:
+                out = body.feed(data)
+            else:
+                batch.append(data)
+                batched += len(data)
+                if batched < DECODE_BATCH_BYTES:
+                    continue
+                out = await anyio.to_thread.run_sync(body.feed, b"".join(batch))
+                batch.clear()
+                batched = 0
+            for piece in out:
+                yield piece
+        if batch and not body.capped:
+            for piece in await anyio.to_thread.run_sync(body.feed, b"".join(batch)):
+                yield piece
 
     return Incoming(
         header.version, header.host_key, header.session_key, header.client_version, False, open_body

@@ -76,18 +76,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_headers:
-            self._header_bytes += len(data)
-            if self._header_bytes > MAX_HEADER_BYTES:
-                # One read may carry the headers and the start of a large body (nginx sends
-                # them together): refuse only if the headers are still not complete.
-                super().data_received(data)
-                if self._in_headers and not self.transport.is_closing():
-                    self._answer_and_close(_TOO_LARGE_ANSWER)
-                return
-        elif self._in_body:
+        if self._in_body:
             self._body_seen += 1
         super().data_received(data)
+        # Counted after parsing: one read may carry the headers and the start of a large body
+        # (nginx sends them together); only bytes that did not end the headers count.
+        if self._in_headers:
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES and not self.transport.is_closing():
+                self._answer_and_close(_TOO_LARGE_ANSWER)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -31,10 +31,12 @@ _KNOWN |= {f"/msync//{m.value}": f"msync/{m.value}" for m in MediaSyncMethod}
 _KNOWN |= {"/health": "health", "/metrics": "metrics"}
 
 
-def note(request: Request, user: str, client: str, host_key: str = "") -> None:
-    """Record who made this request, for its log event."""
+def note(request: Request, user: str, client: str, host_key: str = "", address: str = "") -> None:
+    """Record who made this request (and from where: http/address.py), for its log event."""
     info = request.scope.setdefault(INFO_KEY, {})
     info["user"], info["client"] = user, client
+    if address:
+        info["address"] = address
     if host_key:
         info["device"] = device_id(host_key)
 
@@ -99,7 +101,7 @@ def _log_request(
         "user": info.get("user", "-"),
         "device": info.get("device", "-"),
         "client_version": info.get("client", "-"),
-        "client_address": client[0] if client else "-",
+        "client_address": info.get("address") or (client[0] if client else "-"),
         "method": scope["method"],
         "status": counts["status"],
         "duration_ms": round(seconds * 1000, 1),

@@ -15,8 +15,8 @@ from typing import BinaryIO
 
 from ankisyncd.errors import StorageFault, storage_fault
 from ankisyncd.media.names import check_name
+from ankisyncd.protocol.limits import MAX_MEDIA_FILES
 
-MAX_ENTRIES = 25
 MAX_META_BYTES = 50 * 1024
 MAX_FILE_BYTES = 100 * 1024 * 1024
 COPY_CHUNK = 1 << 20
@@ -115,8 +115,8 @@ def _read_meta(archive: zipfile.ZipFile) -> list[tuple[str, str | None]]:
         raise BadZip("_meta is not JSON") from exc
     if not isinstance(meta, list):
         raise BadZip("_meta must be an array")
-    if len(meta) > MAX_ENTRIES:
-        raise BadZip(f"more than {MAX_ENTRIES} entries")
+    if len(meta) > MAX_MEDIA_FILES:
+        raise BadZip(f"more than {MAX_MEDIA_FILES} entries")
     plan: list[tuple[str, str | None]] = []
     for item in meta:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ankisyncd.errors import BadRequest
-from ankisyncd.protocol.messages import encode_json, parse_json
-
-I32 = (-(1 << 31), (1 << 31) - 1)
-MAX_DOWNLOAD_NAMES = 25
+from ankisyncd.protocol.limits import MAX_MEDIA_FILES, SMALL
+from ankisyncd.protocol.wirejson import I32, encode_json, expect_int, expect_object, parse_json
 
 
 def envelope(data: Any) -> bytes:
@@ -17,17 +15,7 @@ def envelope(data: Any) -> bytes:
 
 
 def _obj(body: bytes) -> dict[str, Any]:
-    value = parse_json(body)
-    if not isinstance(value, dict):
-        raise BadRequest("invalid json: expected an object")
-    return value
-
-
-def _int(obj: dict[str, Any], key: str, low: int, high: int) -> int:
-    value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadRequest(f"invalid json: {key!r} must be an integer")
-    return value
+    return expect_object(parse_json(body, SMALL.values), "body")
 
 
 def parse_begin(body: bytes) -> str:
@@ -39,17 +27,17 @@ def parse_begin(body: bytes) -> str:
 
 
 def parse_media_changes(body: bytes) -> int:
-    return _int(_obj(body), "lastUsn", *I32)
+    return expect_int(_obj(body).get("lastUsn"), I32, "lastUsn")
 
 
 def parse_download_files(body: bytes) -> list[str]:
     files = _obj(body).get("files")
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise BadRequest("invalid json: 'files' must be a list of names")
-    if len(files) > MAX_DOWNLOAD_NAMES:
-        raise BadRequest(f"more than {MAX_DOWNLOAD_NAMES} files requested")
+    if len(files) > MAX_MEDIA_FILES:
+        raise BadRequest(f"more than {MAX_MEDIA_FILES} files requested")
     return files
 
 
 def parse_media_sanity(body: bytes) -> int:
-    return _int(_obj(body), "local", 0, (1 << 32) - 1)
+    return expect_int(_obj(body).get("local"), (0, (1 << 32) - 1), "local")

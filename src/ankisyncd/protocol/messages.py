@@ -5,52 +5,32 @@ Wire names (``u``, ``p``, ``cv``, ``hostNum``, ``media_usn`` …) appear only he
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from ankisyncd.errors import BadRequest
+from ankisyncd.protocol.limits import SMALL
+from ankisyncd.protocol.wirejson import (
+    encode_json,
+    expect_int,
+    expect_object,
+    expect_str,
+    parse_json,
+)
+
+__all__ = ["encode_json"]  # re-exported: responses are built from the messages' modules
 
 # The official server refuses any key but this one in an "empty input" body.
 _EMPTY_INPUT_KEYS = frozenset({"_pad"})
 
 
-def parse_json(body: bytes) -> Any:
-    """Decode a JSON request body, or raise BadRequest("invalid json")."""
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise BadRequest("invalid json") from exc
-
-
-def encode_json(value: Any) -> bytes:
-    """Encode a response body compactly, as clients expect."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _object(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequest("invalid json: expected an object")
-    return value
-
-
-def _string(obj: dict[str, Any], key: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise BadRequest(f"invalid json: {key!r} must be a string")
-    return value
-
-
-def _integer(obj: dict[str, Any], key: str, low: int, high: int) -> int:
-    value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadRequest(f"invalid json: {key!r} must be an integer from {low} to {high}")
-    return value
+def _small_object(body: bytes, what: str) -> dict[str, Any]:
+    return expect_object(parse_json(body, SMALL.values), what)
 
 
 def check_empty_input(body: bytes) -> None:
     """Accept ``{}`` and ``{"_pad":null}``, the bodies of chunk, finish, abort and download."""
-    obj = _object(parse_json(body))
+    obj = _small_object(body, "body")
     if not set(obj) <= _EMPTY_INPUT_KEYS:
         raise BadRequest("invalid json: unexpected key in empty input")
 
@@ -65,8 +45,8 @@ class HostKeyRequest:
 
     @classmethod
     def from_wire(cls, body: bytes) -> HostKeyRequest:
-        obj = _object(parse_json(body))
-        return cls(_string(obj, "u"), _string(obj, "p"))
+        obj = _small_object(body, "login")
+        return cls(expect_str(obj.get("u"), "u"), expect_str(obj.get("p"), "p"))
 
     def to_wire(self) -> bytes:
         return encode_json({"u": self.username, "p": self.password})
@@ -87,9 +67,9 @@ class MetaRequest:
 
     @classmethod
     def from_wire(cls, body: bytes) -> MetaRequest:
-        obj = _object(parse_json(body))
+        obj = _small_object(body, "meta")
         # The official server reads ``v`` as an unsigned byte: 0..255 parses, the rest is a 400.
-        return cls(_integer(obj, "v", 0, 255), _string(obj, "cv"))
+        return cls(expect_int(obj.get("v"), (0, 255), "v"), expect_str(obj.get("cv"), "cv"))
 
     def to_wire(self) -> bytes:
         return encode_json({"v": self.version, "cv": self.client_version})
@@ -124,7 +104,7 @@ class MetaResponse:
 
     @classmethod
     def from_wire(cls, body: bytes) -> MetaResponse:
-        obj = _object(parse_json(body))
+        obj = _small_object(body, "meta")
         return cls(
             obj["mod"],
             obj["scm"],

@@ -9,45 +9,22 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ankisyncd.errors import BadRequest
-from ankisyncd.protocol.messages import encode_json, parse_json
+from ankisyncd.protocol.limits import BODY_LIMITS
+from ankisyncd.protocol.methods import SyncMethod
+from ankisyncd.protocol.wirejson import I32, I64, encode_json, parse_json
+from ankisyncd.protocol.wirejson import expect_int as _int
+from ankisyncd.protocol.wirejson import expect_list as _list
+from ankisyncd.protocol.wirejson import expect_object as _obj
+from ankisyncd.protocol.wirejson import expect_str as _str
 
-I32 = (-(1 << 31), (1 << 31) - 1)
-I64 = (-(1 << 63), (1 << 63) - 1)
 U32 = (0, (1 << 32) - 1)
 U16 = (0, 65535)
 U8 = (0, 255)
-# Guard against requests that would make the server build enormous lists.
-MAX_ITEMS = 1_000_000
 
 
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequest(f"invalid json: {what} must be an object")
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise BadRequest(f"invalid json: {what} must be an array")
-    if len(value) > MAX_ITEMS:
-        raise BadRequest(f"invalid json: {what} has too many items")
-    return value
-
-
-def _int(value: Any, bounds: tuple[int, int], what: str, *, floats: bool = False) -> int:
-    if isinstance(value, bool):
-        raise BadRequest(f"invalid json: {what} must be an integer")
-    if isinstance(value, float) and floats and value == value and abs(value) < 2**63:
-        value = int(value)  # truncated, as the official parser does for these columns
-    if not isinstance(value, int) or not bounds[0] <= value <= bounds[1]:
-        raise BadRequest(f"invalid json: {what} must be an integer in {bounds}")
-    return value
-
-
-def _str(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise BadRequest(f"invalid json: {what} must be a string")
-    return value
+def _body(body: bytes, method: SyncMethod) -> dict[str, Any]:
+    """The request's JSON object; its value count is checked before any of it is built."""
+    return _obj(parse_json(body, BODY_LIMITS[method].values), method.value)
 
 
 def _id(value: Any, what: str) -> int:
@@ -87,7 +64,7 @@ class StartRequest:
 
     @classmethod
     def from_wire(cls, body: bytes) -> StartRequest:
-        obj = _obj(parse_json(body), "start")
+        obj = _body(body, SyncMethod.START)
         newer = obj.get("lnewer")
         if not isinstance(newer, bool):
             raise BadRequest("invalid json: lnewer must be a bool")
@@ -100,7 +77,7 @@ class StartRequest:
 
 
 def parse_apply_graves(body: bytes) -> Graves:
-    return Graves.from_json(_obj(parse_json(body), "applyGraves").get("chunk"))
+    return Graves.from_json(_body(body, SyncMethod.APPLY_GRAVES).get("chunk"))
 
 
 @dataclass
@@ -114,7 +91,7 @@ class UnchunkedChanges:
 
     @classmethod
     def from_wire(cls, body: bytes) -> UnchunkedChanges:
-        obj = _obj(_obj(parse_json(body), "applyChanges").get("changes"), "changes")
+        obj = _obj(_body(body, SyncMethod.APPLY_CHANGES).get("changes"), "changes")
         decks = _list(obj.get("decks"), "decks")
         if len(decks) != 2:
             raise BadRequest("invalid json: decks must be [decks, deck configs]")
@@ -271,14 +248,14 @@ class Chunk:
 
 
 def parse_apply_chunk(body: bytes) -> Chunk:
-    return Chunk.from_json(_obj(parse_json(body), "applyChunk").get("chunk"))
+    return Chunk.from_json(_body(body, SyncMethod.APPLY_CHUNK).get("chunk"))
 
 
 Counts = tuple[int, ...]  # cards, notes, revlog, graves, notetypes, decks, deck configs
 
 
 def parse_sanity_check(body: bytes) -> Counts:
-    value = _list(_obj(parse_json(body), "sanityCheck2").get("client"), "client")
+    value = _list(_body(body, SyncMethod.SANITY_CHECK).get("client"), "client")
     if len(value) != 8:
         raise BadRequest("invalid json: client counts must have 8 elements")
     _list(value[0], "due counts")

@@ -1,0 +1,57 @@
+"""200 answers: zstd with ``anki-original-size`` for v11, plain for the legacy versions.
+
+Large answers are encoded and compressed in a worker thread, so the event loop only moves bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+import anyio.to_thread
+from starlette.responses import Response, StreamingResponse
+
+from ankisyncd.http.framing import FILE_CHUNK_BYTES, ORIGINAL_SIZE_HEADER, compress, compress_file
+from ankisyncd.protocol.versions import SYNC_VERSION_11_DIRECT_POST
+
+# Answers up to this size are compressed on the event loop (tens of microseconds).
+INLINE_REPLY_BYTES = 64 * 1024
+
+
+def reply_now(body: bytes, version: int) -> Response:
+    """Answer ``body``, compressing it on the calling thread."""
+    if version < SYNC_VERSION_11_DIRECT_POST:
+        return Response(body, media_type="application/octet-stream")
+    return Response(compress(body), headers={ORIGINAL_SIZE_HEADER: str(len(body))})
+
+
+async def reply(body: bytes, version: int) -> Response:
+    """Answer ``body``; a large one is compressed off the event loop."""
+    if len(body) <= INLINE_REPLY_BYTES:
+        return reply_now(body, version)
+    return await anyio.to_thread.run_sync(reply_now, body, version)
+
+
+async def reply_encoded(encode: Callable[[], bytes], version: int) -> Response:
+    """Answer what ``encode`` returns, for answers that may be large: encoded off the loop."""
+    return await anyio.to_thread.run_sync(lambda: reply_now(encode(), version))
+
+
+def file_reply(fh: BinaryIO, size: int, version: int) -> Response:
+    """A whole collection file: zstd-streamed for v11, raw with a length for legacy clients."""
+    if version < SYNC_VERSION_11_DIRECT_POST:
+        return StreamingResponse(
+            _chunks(fh),
+            media_type="application/octet-stream",
+            headers={"content-length": str(size)},
+        )
+    # Starlette iterates a plain iterator in a worker thread: compression stays off the loop.
+    return StreamingResponse(compress_file(fh), headers={ORIGINAL_SIZE_HEADER: str(size)})
+
+
+def _chunks(fh: BinaryIO) -> Iterator[bytes]:
+    try:
+        while chunk := fh.read(FILE_CHUNK_BYTES):
+            yield chunk
+    finally:
+        fh.close()

@@ -1,0 +1,53 @@
+"""Bounded JSON decoding: the value count is checked before anything is built."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from ankisyncd.errors import BadRequest
+from ankisyncd.protocol.wirejson import count_is_within, parse_json
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+def _count(value: Any) -> int:
+    """Values in ``value``, keys included, an empty array or object counted twice."""
+    if isinstance(value, list):
+        return 1 + (sum(map(_count, value)) if value else 1)
+    if isinstance(value, dict):
+        return 1 + (len(value) + sum(map(_count, value.values())) if value else 1)
+    return 1
+
+
+@given(json_values)
+@example({"a,b:[{": ['",[{:\\']})  # separators inside strings, and escaped quotes
+def test_the_count_is_exact_whatever_the_strings_hold(value: Any) -> None:
+    body = json.dumps(value).encode()
+    assert count_is_within(body, _count(value))
+    assert not count_is_within(body, _count(value) - 1)
+
+
+@given(json_values)
+def test_decoding_matches_the_standard_library(value: Any) -> None:
+    body = json.dumps(value, ensure_ascii=False).encode()
+    assert parse_json(body, _count(value)) == json.loads(body)
+
+
+def test_many_tiny_values_are_refused_before_they_are_built() -> None:
+    with pytest.raises(BadRequest, match="too many values"):
+        parse_json(b"[" + b"[]," * 1_000_000 + b"[]]", 1000)
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b"NaN", b"1e400", b'"\\ud800"', b"{"])
+def test_bad_or_hostile_json_is_a_bad_request(body: bytes) -> None:
+    with pytest.raises(BadRequest):
+        parse_json(body, 1 << 20)
