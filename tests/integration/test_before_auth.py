@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, serving
 from tests.support.wire import RawClient, zstd
 
 BOUNDARY = "----ankisyncdtest"
@@ -29,12 +29,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "ANKISYNCD_IP_HEADER": "XRealIp",
         "ANKISYNCD_TRUSTED_PROXIES": "127.0.0.1",
     }
-    server = ServerProcess(tmp / "data", env).start()
-    server.add_user("alice", "pw")
-    try:
+    with serving(tmp / "data", env, {"alice": "pw"}) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _field(name: str, value: str) -> bytes:

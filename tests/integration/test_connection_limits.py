@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, serving
 from tests.support.wire import RawClient, unzstd, zstd
 
 TIMEOUT = 2.0  # header and body timeouts of the server under test
@@ -27,12 +27,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "ANKISYNCD_KEEP_ALIVE_TIMEOUT": str(TIMEOUT),
         "ANKISYNCD_MAX_CONNECTIONS": "2000",
     }
-    server = ServerProcess(tmp / "data", env).start()
-    server.add_user("alice", "pw")
-    try:
+    with serving(tmp / "data", env, {"alice": "pw"}) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _open(server: ServerProcess, first_bytes: bytes) -> socket.socket:

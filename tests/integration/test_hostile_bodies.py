@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, serving
 from tests.support.wire import RawClient, zstd
 
 MiB = 1 << 20
@@ -25,13 +25,9 @@ MiB = 1 << 20
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path_factory.mktemp("hostile") / "data").start()
-    server.add_user("alice", "pw")
-    server.add_user("bob", "pw")
-    try:
+    data_root = tmp_path_factory.mktemp("hostile") / "data"
+    with serving(data_root, users={"alice": "pw", "bob": "pw"}) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _status_kib(server: ServerProcess, key: str) -> int:

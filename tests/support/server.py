@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ankisyncd.storage.locks import COLLECTION_LOCK, MEDIA_LOCK
@@ -165,3 +166,17 @@ def hash_tree(root: Path) -> dict[str, str]:
         and not (p.name.endswith("-wal") and p.stat().st_size == 0)
         and p.name not in (COLLECTION_LOCK, MEDIA_LOCK)
     }
+
+
+@contextlib.contextmanager
+def serving(
+    data_root: Path, env: Mapping[str, str] | None = None, users: Mapping[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """A started ServerProcess with ``users`` (name: password), stopped on exit."""
+    server = ServerProcess(data_root, env).start()
+    try:
+        for name, password in (users or {}).items():
+            server.add_user(name, password)
+        yield server
+    finally:
+        server.stop()
