@@ -190,7 +190,7 @@ class SyncEndpoint(Endpoint):
         col, skey = self.server.collection, incoming.session_key
         if method is SyncMethod.UPLOAD:
             cap = self.server.max_decompressed_bytes
-            text = await col.upload(user, incoming.open_body(cap))
+            text = await col.upload(user, incoming.stream(cap))
             return await reply(text.encode(), version)
         if method is SyncMethod.META:
             req = await self.body(incoming, method, MetaRequest.from_wire)
@@ -256,7 +256,7 @@ class MediaEndpoint(Endpoint):
         user = await self.user(incoming.host_key, seen)
         media, version = self.server.media, incoming.version
         if method is MediaSyncMethod.UPLOAD_CHANGES:
-            stream = incoming.open_body(self.server.max_decompressed_bytes)
+            stream = incoming.stream(self.server.max_decompressed_bytes)
             processed, usn = await media.upload(user, stream)
             return await reply(envelope([processed, usn]), version)
         if method is MediaSyncMethod.BEGIN:

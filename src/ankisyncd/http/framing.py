@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO, cast
 
@@ -12,7 +12,7 @@ import anyio.to_thread
 import zstandard
 
 from ankisyncd.errors import BadRequest
-from ankisyncd.protocol.envelope import HostKey, SessionKey
+from ankisyncd.protocol.envelope import BodyStream, HostKey, SessionKey
 from ankisyncd.protocol.limits import raw_limit
 from ankisyncd.protocol.versions import ensure_supported
 
@@ -84,10 +84,11 @@ class ZstdBody:
     cap, decoding stops quietly (as the official server does); ``capped`` tells the caller.
     """
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, out: Callable[[bytes], object] | None = None) -> None:
+        """Output is kept for ``feed`` to return, or given to ``out`` as it is produced."""
         self.capped = False
         self._pending: list[bytes] = []
-        self._sink = _Sink(cap, self._pending.append)
+        self._sink = _Sink(cap, out or self._pending.append)
         decoder = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW_BYTES)
         self._writer = decoder.stream_writer(
             cast(IO[bytes], self._sink), write_return_read=True, closefd=False
@@ -105,6 +106,11 @@ class ZstdBody:
                 raise BadRequest("invalid zstd body") from exc
         out, self._pending[:] = self._pending[:], []
         return out
+
+    @property
+    def size(self) -> int:
+        """Bytes decoded so far."""
+        return self._sink.size
 
 
 _per_thread = threading.local()  # a compressor is not safe to share between threads
@@ -132,6 +138,7 @@ def compress_file(fh: BinaryIO) -> Iterator[bytes]:
 
 
 BodyOpener = Callable[[int], AsyncIterator[bytes]]
+BodyCopier = Callable[[Callable[[bytes], object], int], Awaitable[int]]
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,11 @@ class Incoming:
     client_version: str
     legacy: bool
     open_body: BodyOpener  # (cap on decoded bytes) -> decoded pieces, stopping at the cap
+    copy_body: BodyCopier | None = None  # (write, cap) -> size; None: from open_body
+
+    def stream(self, cap: int) -> BodyStream:
+        """The body as a file-like stream for the server, decoded up to ``cap`` bytes."""
+        return _Stream(self, cap)
 
     async def read(self, cap: int) -> bytes:
         """The whole decoded body; over ``cap`` bytes is a 400, without reading the rest.
@@ -156,6 +168,21 @@ class Incoming:
                 raise BodyTooLarge("request body exceeds the size limit")
             body += part
         return body  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class _Stream:
+    incoming: Incoming
+    cap: int
+
+    async def copy_to(self, write: Callable[[bytes], object]) -> int:
+        if self.incoming.copy_body is not None:
+            return await self.incoming.copy_body(write, self.cap)
+        size = 0
+        async for piece in self.incoming.open_body(self.cap):
+            size += len(piece)
+            await anyio.to_thread.run_sync(write, piece)
+        return size
 
 
 def v11_request(header: SyncHeader, chunks: AsyncIterator[bytes]) -> Incoming:
@@ -188,6 +215,33 @@ def v11_request(header: SyncHeader, chunks: AsyncIterator[bytes]) -> Incoming:
             for piece in await anyio.to_thread.run_sync(body.feed, b"".join(batch)):
                 yield piece
 
+    async def copy_body(write: Callable[[bytes], object], cap: int) -> int:
+        # Output goes to ``write`` as the decoder produces it (128 KiB at a time), in the
+        # worker thread: a body that decodes to much more than it weighs is never held whole.
+        body, raw, most = ZstdBody(cap, write), 0, raw_limit(cap)
+        batch: list[bytes] = []
+        batched = 0
+        async for data in chunks:
+            raw += len(data)
+            if raw > most:
+                raise BodyTooLarge("request body exceeds the size limit")
+            if body.capped:
+                continue  # read the rest, up to ``most``, so the client still gets its answer
+            batch.append(data)
+            batched += len(data)
+            if batched >= DECODE_BATCH_BYTES:
+                await anyio.to_thread.run_sync(body.feed, b"".join(batch))
+                batch, batched = [], 0
+        if batch and not body.capped:
+            await anyio.to_thread.run_sync(body.feed, b"".join(batch))
+        return body.size
+
     return Incoming(
-        header.version, header.host_key, header.session_key, header.client_version, False, open_body
+        header.version,
+        header.host_key,
+        header.session_key,
+        header.client_version,
+        False,
+        open_body,
+        copy_body,
     )

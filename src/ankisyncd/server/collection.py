@@ -302,13 +302,15 @@ class CollectionServer:
         staged = await in_thread(temp_file, state.folder, "upload")
         scratch = await in_thread(temp_file, state.folder, "upgrade")
         try:
-            size, room = 0, await in_thread(free_bytes, state.folder)
+            room = await in_thread(free_bytes, state.folder)
             with staged.open("wb") as fh:
-                async for data in body:
-                    size += len(data)
-                    if size <= room:
-                        await in_thread(fh.write, data)
+
+                def write(data: bytes) -> None:  # in the worker thread, as the body decodes
+                    if fh.tell() + len(data) <= room:
+                        fh.write(data)
                     # else: it cannot fit; read on, so that the client gets the answer
+
+                size = await body.copy_to(write)
             if size > room:
                 raise StorageFault(f"full upload of {size} bytes; {room} were free")
             problem, checked = await in_thread(

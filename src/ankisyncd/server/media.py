@@ -106,13 +106,7 @@ class MediaServer:
         with SpooledTemporaryFile(
             MEDIA_SPOOL_BYTES, "w+b", dir=str(state.folder), prefix=f"{TEMP_PREFIX}media-zip-"
         ) as fh:
-            size = 0
-            async for data in body:
-                size += len(data)
-                if size <= MEDIA_SPOOL_BYTES:
-                    fh.write(data)
-                else:
-                    await in_thread(fh.write, data)
+            await body.copy_to(fh.write)
             fh.seek(0)
             async with state.lock, file_lock(state.folder, MEDIA_LOCK):
                 processed, usn = await in_thread(self._apply_upload, state, cast(BinaryIO, fh))
