@@ -134,6 +134,6 @@ def test_other_users_stay_fast_while_large_bodies_are_processed(server: ServerPr
     assert samples > 20 and len(body_ms) >= 3
     # The machine is shared: rather than a fixed figure, bob must not wait for alice's bodies.
     # When they are handled on the event loop, his p95 is longer than one body (measured: 2.1 s
-    # against 1.0 s per body); handled off it, a small fraction (0.14 s against 0.8 s on a
-    # machine at load 14; see docs/security.md for figures on a quiet one).
-    assert busy_p95 <= max(20.0, statistics.mean(body_ms) / 3), (busy_p95, quiet_p95, body_ms)
+    # against 1.0 s per body); handled off it, a small fraction (0.06-0.14 s against 0.3-0.8 s
+    # on a machine at load 14; docs/security.md).
+    assert busy_p95 <= max(20.0, statistics.mean(body_ms) / 2), (busy_p95, quiet_p95, body_ms)
