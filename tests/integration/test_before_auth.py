@@ -116,4 +116,5 @@ def test_log_lines_name_the_client_and_escape_what_it_sent(server: ServerProcess
     assert forged and all("mallory\\nINFO" in line for line in forged), forged
     assert all("\x1b" not in line for line in lines)
     assert any("addr=203.0.113.7" in line and "mallory" in line for line in lines)
-    assert any("meta user=alice client=test,1,linux addr=127.0.0.1 " in line for line in lines)
+    meta = [line for line in lines if "meta user=alice client=test,1,linux status=200" in line]
+    assert meta and "addr=127.0.0.1 " in meta[-1], lines[-5:]
