@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import http.server
 import socket
 import ssl
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,3 +143,31 @@ def test_headers_and_a_large_body_in_one_write_are_not_taken_for_large_headers(
     assert answer.startswith(b"HTTP/1.1 400"), answer
     endless = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 100_000
     assert raw_exchange(server.port, endless).startswith(b"HTTP/1.1 431")
+
+
+@pytest.mark.parametrize(
+    ("kind", "header"), [("caddy", "XRealIp"), ("nginx", "RightmostXForwardedFor")]
+)
+def test_client_address_reaches_the_server_log_through_the_recipe(
+    tmp_path: Path, proxy_factory: Any, certs: Path, kind: str, header: str
+) -> None:
+    """The server trusts the proxy on 127.0.0.1; the client connects from 127.0.0.7."""
+    server = ServerProcess(
+        tmp_path / "data",
+        env={"ANKISYNCD_IP_HEADER": header, "ANKISYNCD_TRUSTED_PROXIES": "127.0.0.1"},
+    ).start()
+    try:
+        proxy = proxy_factory(kind, server.port)
+        context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+        conn = http.client.HTTPSConnection(
+            "localhost", proxy.port, context=context, timeout=30, source_address=("127.0.0.7", 0)
+        )
+        conn.request("POST", "/sync/hostKey", body=b"not json")
+        assert conn.getresponse().status == 400
+        conn.close()
+        deadline = time.monotonic() + 30
+        while "addr=127.0.0.7" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "addr=127.0.0.7" in server.log()
+    finally:
+        server.stop()
