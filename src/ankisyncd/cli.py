@@ -190,6 +190,47 @@ def user_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{r.name}\tcreated {created}\t{r.devices} logged-in devices")
 
 
+@user.command("devices")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="print JSON for scripts")
+@click.pass_context
+def user_devices(ctx: click.Context, name: str, as_json: bool) -> None:
+    """List the devices logged in as a user (one host key each), oldest first."""
+    try:
+        records = _store(ctx).devices(name)
+    except UserError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in records]))
+        return
+    for r in records:
+        seen = _when(r.last_seen) if r.last_seen else "never used"
+        click.echo(
+            f"{r.id}\tcreated {_when(r.created)}\tlast seen {seen}"
+            f"\tclient {r.client or '-'}\taddress {r.address or '-'}"
+        )
+
+
+@user.command("revoke")
+@click.argument("name")
+@click.argument("device_id", type=int, required=False)
+@click.option("--all", "revoke_all", is_flag=True, help="revoke every device of the user")
+@click.pass_context
+def user_revoke(ctx: click.Context, name: str, device_id: int | None, revoke_all: bool) -> None:
+    """Log a device out (its next sync asks for the password); see ``user devices``."""
+    if (device_id is None) == (not revoke_all):
+        _fail("give either a DEVICE_ID or --all", 2)
+    try:
+        count = _store(ctx).revoke(name, None if revoke_all else device_id)
+    except UserError as exc:
+        _fail(str(exc))
+    click.echo(f"revoked {count} device(s) of {name!r}")
+
+
+def _when(stamp: int) -> str:
+    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 @main.command()
 @click.option("--timeout", default=5.0, show_default=True, help="seconds to wait")
 @click.pass_context

@@ -307,6 +307,38 @@ class Settings:
             "warn (log, /health) when fewer MiB than this are free under data_root; 0: never",
         ),
     )
+    login_threads: int = field(
+        default=0,
+        metadata=_meta(_parse_count, "threads checking passwords (64 MiB each); 0: one per core"),
+    )
+    login_failures_per_address: int = field(
+        default=20,
+        metadata=_meta(
+            _parse_count, "failed logins from one address before it must wait; 0: no limit"
+        ),
+    )
+    login_failures_per_user: int = field(
+        default=10,
+        metadata=_meta(
+            _parse_count, "failed logins for one user name before it must wait; 0: no limit"
+        ),
+    )
+    login_throttle_seconds: float = field(
+        default=300.0,
+        metadata=_meta(_parse_seconds, "time in which a full failure count is forgiven"),
+    )
+    max_open_users: int = field(
+        default=100,
+        metadata=_meta(_parse_positive, "users whose databases stay open between requests"),
+    )
+    user_idle_seconds: float = field(
+        default=300.0,
+        metadata=_meta(_parse_seconds, "idle time after which a user's databases are closed"),
+    )
+    sync_idle_seconds: float = field(
+        default=300.0,
+        metadata=_meta(_parse_seconds, "idle time after which an unfinished sync is rolled back"),
+    )
     env_users: tuple[EnvUser, ...] = field(default=(), metadata={"internal": True})
     sources: Mapping[str, str] = field(default_factory=dict, metadata={"internal": True})
 

@@ -7,6 +7,8 @@ SyncdError                  base; never raised directly
     SessionConflict  409    no active sync, or another session's key
     StateChanged     409    a media file changed or vanished under the client: fetch again
     ClientTooOld     501    ``meta`` with a sync version outside 8..11
+    LoginThrottled   503    too many failed logins from an address or for a name
+    UserUnavailable  503    the user's files cannot be opened (corrupt, unknown version)
   ServerError        500    something broke on our side
     StorageFault     503    the server's storage failed or is full: the client retries later
 ConfigError                 bad configuration at start-up (exit code 2)
@@ -48,6 +50,23 @@ class StateChanged(ClientError):
 
 class ClientTooOld(ClientError):
     status = 501
+
+
+class LoginThrottled(ClientError):
+    """503, because clients show it as "please try again in a few minutes" (a 429 shows as a
+    generic network error, a 403 as a wrong password); ``retry_after`` in seconds."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UserUnavailable(ClientError):
+    """503: this user's stored files cannot be used; other users are served as usual."""
+
+    status = 503
 
 
 class ServerError(SyncdError):

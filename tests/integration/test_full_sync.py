@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.support.clients import NEWEST, OLDER_V11, Device
+from tests.support.clients import NEWEST, OLDER_V11, Device, upload_notes
 from tests.support.compare import FULL_DOWNLOAD, FULL_UPLOAD, NO_CHANGES, content
 from tests.support.server import ServerProcess
 
@@ -173,3 +174,26 @@ def test_hashed_official_passwords_are_accepted(tmp_path: Path) -> None:
         assert device.login("carol", phc, server.url)["kind"] == "AUTH"
     finally:
         server.stop()
+
+
+def test_full_download_holds_every_commit_while_another_process_reads(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """A backup tool's open read transaction must not hide the newest commits from a download
+    (the checkpoint it blocks once decided what the snapshot held)."""
+    server.add_user("alice", "pw")
+    laptop = upload_notes(tmp_path / "laptop", server.url, "alice", "pw", 300)
+    reader = sqlite3.connect(server.data_root / "alice" / "collection.anki2")
+    try:
+        reader.execute("begin")
+        assert reader.execute("select count() from notes").fetchone() == (300,)
+        laptop.step("add_notes", count=50, prefix="late")
+        assert laptop.sync()["required"] == NO_CHANGES  # a normal sync: committed to the WAL
+
+        phone = Device(tmp_path / "phone")
+        phone.login("alice", "pw", server.url)
+        assert phone.step("full_download") == {}
+        assert len(phone.dump()["notes"]) == 350
+        assert reader.execute("select count() from notes").fetchone() == (300,)
+    finally:
+        reader.close()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from ankisyncd.storage.locks import COLLECTION_LOCK, MEDIA_LOCK
@@ -83,6 +83,7 @@ class ServerProcess:
             "ANKISYNCD_CONFIG": "",
             **(env or {}),
         }
+        self.preexec: Callable[[], None] | None = None  # run in the child before exec
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -120,7 +121,9 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=log)
+            self.proc = subprocess.Popen(
+                self.command, env=self.env, stdout=log, stderr=log, preexec_fn=self.preexec
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

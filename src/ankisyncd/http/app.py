@@ -152,7 +152,7 @@ class Endpoint:
 
     async def user(self, key: str, seen: Seen) -> UserName:
         """The user whose host key the request carries; 403 for an unknown key."""
-        user = await self.server.authenticate(key)
+        user = await self.server.authenticate(key, seen.client, seen.address)
         seen.user, seen.host_key = printable(user), key
         return user
 
@@ -185,7 +185,8 @@ class SyncEndpoint(Endpoint):
         if method is SyncMethod.HOST_KEY:
             login = await self.body(incoming, method, HostKeyRequest.from_wire)
             seen.user = printable(login.username)
-            return await reply((await self.server.host_key(login)).to_wire(), version)
+            answer = await self.server.host_key(login, seen.address, seen.client)
+            return await reply(answer.to_wire(), version)
         user = await self.user(incoming.host_key, seen)
         col, skey = self.server.collection, incoming.session_key
         if method is SyncMethod.UPLOAD:
@@ -323,6 +324,7 @@ def _lifespan(server: SyncServer) -> Callable[[Router], AbstractAsyncContextMana
         await anyio.to_thread.run_sync(server.startup)  # touches SQLite: not on the loop
         async with anyio.create_task_group() as background:
             background.start_soon(server.take_snapshots)
+            background.start_soon(server.keep_house)
             yield
             background.cancel_scope.cancel()
         await server.shutdown()

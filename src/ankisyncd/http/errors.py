@@ -13,7 +13,7 @@ from pathlib import Path
 from starlette.requests import ClientDisconnect
 from starlette.responses import PlainTextResponse, Response
 
-from ankisyncd.errors import ClientError, ServerError, storage_fault
+from ankisyncd.errors import ClientError, LoginThrottled, ServerError, storage_fault
 from ankisyncd.http.address import printable
 from ankisyncd.http.framing import BodyTooLarge
 
@@ -50,6 +50,8 @@ def error_response(exc: Exception, context: str, where: Path | None = None) -> R
     if isinstance(exc, BodyTooLarge):
         # The rest of the body is not read: the connection cannot carry another request.
         response.headers["connection"] = "close"
+    if isinstance(exc, LoginThrottled):
+        response.headers["retry-after"] = str(exc.retry_after)
     return response
 
 

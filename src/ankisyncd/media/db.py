@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from ankisyncd.errors import UserUnavailable
 from ankisyncd.media.names import media_path
 from ankisyncd.storage.collection import fsync_dir
-from ankisyncd.storage.sqlite import Connection, connect, rollback_after, use_wal
+from ankisyncd.storage.sqlite import Connection, connect_checked, rollback_after, use_wal
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 4
@@ -91,21 +92,20 @@ class MediaStore:
             return self._con
         self.close()  # a database replaced or removed behind our back is opened anew
         self.media_dir.mkdir(parents=True, exist_ok=True)
-        con = connect(self.db_path)
-        try:
-            version = con.execute("pragma user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                raise sqlite3.DatabaseError(f"media.db version {version} is not supported")
-            if version == 0:
-                use_wal(con)
-                con.executescript(_SCHEMA)
-                con.execute(f"pragma user_version = {SCHEMA_VERSION}")
-            con.executescript(_PENDING)
-        except BaseException:
-            con.close()
-            raise
+        con = connect_checked(self.db_path, self._prepare)
         self._con, self._inode = con, self.db_path.stat().st_ino
         return con
+
+    def _prepare(self, con: sqlite3.Connection) -> None:
+        """Create the schema in a new database; refuse a version we do not know."""
+        version = con.execute("pragma user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise UserUnavailable(f"{self.db_path}: media.db version {version} unknown")
+        if version == 0:
+            use_wal(con)
+            con.executescript(_SCHEMA)
+            con.execute(f"pragma user_version = {SCHEMA_VERSION}")
+        con.executescript(_PENDING)
 
     def last_usn(self) -> int:
         """The media usn; 0 for a user without a media database yet."""

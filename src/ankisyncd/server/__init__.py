@@ -1,20 +1,22 @@
 """SyncServer: authentication, then the collection side and the media side.
 
-Every SQLite or hashing call runs in a worker thread (``_threads.in_thread``). The collection
-side (``collection.py``) and the media side (``media.py``) each keep their own per-user state
-and locks.
+Every SQLite or hashing call runs in a worker thread (``_threads.in_thread``); password checks
+have a small pool of their own, so a flood of logins never delays a sync. The collection side
+(``collection.py``) and the media side (``media.py``) each keep their own per-user state and
+locks, released when idle (``_users.py``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import anyio
 
 from ankisyncd.config import Settings
-from ankisyncd.errors import AuthFailed, UserError
+from ankisyncd.errors import AuthFailed, LoginThrottled, UserError
 from ankisyncd.observe.events import Fanout
 from ankisyncd.observe.metrics import Metrics
 from ankisyncd.protocol.envelope import UserName
@@ -23,15 +25,17 @@ from ankisyncd.server._threads import in_thread
 from ankisyncd.server.activity import Activity
 from ankisyncd.server.collection import CollectionServer
 from ankisyncd.server.media import MediaServer
-from ankisyncd.storage.collection import remove_temp_files
 from ankisyncd.storage.paths import user_folder
 from ankisyncd.storage.snapshots import Retention, SnapshotStore
 from ankisyncd.storage.space import SpaceWatch
 from ankisyncd.sync.meta import meta as build_meta
 from ankisyncd.users.accounts import Accounts
+from ankisyncd.users.throttle import LoginThrottle
 
 __all__ = ["SyncServer", "snapshot_store"]
 log = logging.getLogger(__name__)
+# How often idle users are released and devices' last use written.
+HOUSEKEEPING_SECONDS = 10.0
 
 
 def snapshot_store(settings: Settings) -> SnapshotStore:
@@ -61,28 +65,50 @@ class SyncServer:
         self.metrics_token = settings.metrics_token
         self.activity = Activity()  # what the admin page shows
         self.events = Fanout(self.metrics, self.activity)
+        # Each open user holds up to six descriptors (two databases with their WAL and -shm).
+        max_open = settings.max_open_users
         self.collection = CollectionServer(
-            self.data_root, self.max_decompressed_bytes, self.snapshots, self.events
+            self.data_root, self.max_decompressed_bytes, self.snapshots, self.events, max_open
         )
         self.space = SpaceWatch(self.data_root, settings.low_space_megs << 20)
-        self.media = MediaServer(self.data_root, self.max_decompressed_bytes, self.events)
+        self.media = MediaServer(self.data_root, self.max_decompressed_bytes, self.events, max_open)
+        self.user_idle_seconds = settings.user_idle_seconds
+        self.sync_idle_seconds = settings.sync_idle_seconds
+        self.throttle = LoginThrottle(
+            settings.login_failures_per_address,
+            settings.login_failures_per_user,
+            settings.login_throttle_seconds,
+        )
+        self.login_threads = settings.login_threads or os.cpu_count() or 1
+        self._logins: anyio.CapacityLimiter | None = None  # made on the event loop
 
     def startup(self) -> None:
-        """Create the data root and remove temporary files that interrupted requests left."""
+        """Create the data root and the folders of ``SYNC_USERn`` users. Users' own folders are
+        left alone until they are used: start-up time does not grow with their number."""
         self.data_root.mkdir(parents=True, exist_ok=True)
         for name in self.accounts.env_accounts:
             user_folder(self.data_root, name).mkdir(exist_ok=True)
-        for folder in self.data_root.iterdir():
-            if folder.is_dir() and not folder.name.startswith("."):
-                MediaServer.recover(folder)
-                removed = remove_temp_files(folder)
-                if removed:
-                    log.info("removed %d temporary files left in %s", removed, folder)
         self.space.check()
 
     def free_bytes(self) -> int | None:
         """Free bytes under the data root (None if unreadable): for /health and metrics."""
         return self.space.check()
+
+    async def keep_house(self) -> None:
+        """Release idle users and write devices' last use, until cancelled."""
+        interval = min(HOUSEKEEPING_SECONDS, self.user_idle_seconds / 2, self.sync_idle_seconds / 2)
+        while True:
+            await anyio.sleep(interval)
+            await self.release_idle()
+            await in_thread(self.accounts.write_uses)
+
+    async def release_idle(self) -> None:
+        """Close idle users' databases and roll back abandoned syncs."""
+        idle, sync_idle = self.user_idle_seconds, self.sync_idle_seconds
+        released = await self.collection.users.release_idle(idle, sync_idle)
+        released += await self.media.users.release_idle(idle, sync_idle)
+        if released:
+            log.debug("released %d idle users' state", released)
 
     async def take_snapshots(self) -> None:
         """Snapshot every changed collection each ``snapshot_interval``, until cancelled."""
@@ -98,6 +124,7 @@ class SyncServer:
         """Roll back unfinished syncs and close every database."""
         await self.collection.close()
         await self.media.close()
+        await in_thread(self.accounts.write_uses)
 
     def where(self, user: str | None) -> Path:
         """The folder a request of ``user`` works in, for the log (the data root if unknown)."""
@@ -106,20 +133,32 @@ class SyncServer:
         except UserError:
             return self.data_root
 
-    async def authenticate(self, host_key: str) -> UserName:
-        """Map a host key to its user, or raise AuthFailed."""
+    async def authenticate(self, host_key: str, client: str = "", address: str = "") -> UserName:
+        """Map a host key to its user, or raise AuthFailed; note the device's use."""
         name = self.accounts.cached_user(host_key)
         if name is None:
             name = await in_thread(self.accounts.user_for_key, host_key)
         if name is None:
             raise AuthFailed("invalid hkey")
+        self.accounts.note_use(host_key, client, address)
         return UserName(name)
 
-    async def host_key(self, req: HostKeyRequest) -> HostKeyResponse:
-        key = await in_thread(self.accounts.login, req.username, req.password)
+    async def host_key(
+        self, req: HostKeyRequest, address: str = "", client: str = ""
+    ) -> HostKeyResponse:
+        """Check a login on the login pool, unless the address or the name must wait."""
+        wait = self.throttle.begin(address, req.username)
+        if wait:
+            raise LoginThrottled(f"too many failed logins; retry in {wait} s", wait)
+        if self._logins is None:
+            self._logins = anyio.CapacityLimiter(self.login_threads)
+        key = await in_thread(
+            self.accounts.login, req.username, req.password, client, address, limiter=self._logins
+        )
         self.events.login(key is not None)
         if key is None:
             raise AuthFailed("invalid user or password")
+        self.throttle.succeeded(address, req.username)
         return HostKeyResponse(key)
 
     async def media_begin(self, user: UserName) -> int:

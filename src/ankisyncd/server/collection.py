@@ -5,7 +5,6 @@ Work for one user is serialised by that user's lock; different users never wait 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from ankisyncd.protocol.normal import (
 )
 from ankisyncd.server._tally import Tally, add_changes, add_chunk, add_graves
 from ankisyncd.server._threads import file_lock, in_thread
+from ankisyncd.server._users import UserState, UserTable
 from ankisyncd.storage.collection import (
     CollectionConnection,
     CollectionState,
@@ -64,12 +64,10 @@ INLINE_MAX_COLLECTION_BYTES = 64 << 20
 
 
 @dataclass
-class CollectionUser:
+class CollectionUser(UserState):
     """What the server keeps per user for the collection between requests; guarded by ``lock``."""
 
-    folder: Path
-    tally: Tally
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    tally: Tally = field(kw_only=True)
     session: SyncSession | None = None
     db: CollectionConnection = field(init=False)
     _state: tuple[object, CollectionState] | None = None
@@ -116,6 +114,13 @@ class CollectionUser:
             self.tally.end(outcome)
             self.db.release()
 
+    def in_sync(self) -> bool:
+        return self.session is not None
+
+    async def release(self) -> None:
+        await self.abort_session()
+        await in_thread(self.db.close)
+
 
 class CollectionServer:
     """Implements the ``/sync`` endpoints after login for authenticated users."""
@@ -126,29 +131,24 @@ class CollectionServer:
         max_decompressed_bytes: int,
         snapshots: SnapshotStore,
         events: SyncEvents,
+        max_open: int,
     ) -> None:
         self.data_root = data_root
         self.max_decompressed_bytes = max_decompressed_bytes
         self.snapshots = snapshots
         self.events = events
-        self._users: dict[str, CollectionUser] = {}
+        self.users = UserTable(
+            lambda name: CollectionUser(
+                user_folder(self.data_root, name), tally=Tally(name, self.events)
+            ),
+            max_open,
+        )
         self._sync_steps: anyio.CapacityLimiter | None = None  # made on the event loop
-
-    def _user(self, name: UserName) -> CollectionUser:
-        state = self._users.get(name)
-        if state is None:
-            folder = user_folder(self.data_root, name)
-            state = self._users[name] = CollectionUser(folder, Tally(name, self.events))
-        return state
 
     async def close(self) -> None:
         """Roll back unfinished syncs and close the databases, which checkpoints their WAL.
         A database a request still uses (the shutdown timed out) is left to the process exit."""
-        for state in self._users.values():
-            if not state.lock.locked():
-                async with state.lock:
-                    await state.abort_session()
-                    await in_thread(state.db.close)
+        await self.users.close()
 
     async def _sync_step(self, func: Callable[..., T], *args: object) -> T:
         """Run a CPU-bound step of a normal sync in a worker thread, a few at a time."""
@@ -158,23 +158,20 @@ class CollectionServer:
 
     async def state(self, user: UserName) -> CollectionState:
         """End any unfinished sync and report the stored collection's state (for ``meta``)."""
-        state = self._user(user)
-        async with state.lock:
+        async with self.users.use(user) as state, state.lock:
             await state.abort_session()
             state.tally.meta()
             return await state.collection_state()
 
     async def abort(self, user: UserName) -> None:
         """End any normal sync of the user, whatever its session key (as the official server)."""
-        state = self._user(user)
-        async with state.lock:
+        async with self.users.use(user) as state, state.lock:
             await state.abort_session()
 
     async def start(self, user: UserName, skey: str, req: StartRequest) -> Graves:
         if not skey:
             raise BadRequest("missing skey")
-        state = self._user(user)
-        async with state.writing():
+        async with self.users.use(user) as state, state.writing():
             await state.abort_session()
             state.tally.begin()
             try:
@@ -202,32 +199,37 @@ class CollectionServer:
 
     async def apply_graves(self, user: UserName, skey: str, graves: Graves) -> None:
         await self._in_session(user, skey, _grave_count(graves), apply_graves, graves)
-        add_graves(self._user(user).tally.up, graves)
+        if kept := self.users.peek(user):
+            add_graves(kept.tally.up, graves)
 
     async def apply_changes(
         self, user: UserName, skey: str, changes: UnchunkedChanges
     ) -> UnchunkedChanges:
         rows = NOTETYPE_ROWS * len(changes.notetypes) + len(changes.decks)
         rows += len(changes.deck_configs) + len(changes.tags)
-        if self._user(user).small(rows):
+        async with self.users.use(user) as state:
+            inline = state.small(rows)
+        if inline:
             parsed = parse_changes(changes)
         else:
             parsed = await self._sync_step(parse_changes, changes)
         theirs = await self._in_session(user, skey, rows, apply_changes, parsed)
-        tally = self._user(user).tally
-        add_changes(tally.up, changes)
-        add_changes(tally.down, theirs)
+        if kept := self.users.peek(user):
+            add_changes(kept.tally.up, changes)
+            add_changes(kept.tally.down, theirs)
         return theirs
 
     async def chunk(self, user: UserName, skey: str) -> Chunk:
         chunk = await self._in_session(user, skey, 0, next_chunk)
-        add_chunk(self._user(user).tally.down, chunk)
+        if kept := self.users.peek(user):
+            add_chunk(kept.tally.down, chunk)
         return chunk
 
     async def apply_chunk(self, user: UserName, skey: str, chunk: Chunk) -> None:
         rows = len(chunk.revlog) + len(chunk.cards) + len(chunk.notes)
         await self._in_session(user, skey, rows, apply_chunk, chunk)
-        add_chunk(self._user(user).tally.up, chunk)
+        if kept := self.users.peek(user):
+            add_chunk(kept.tally.up, chunk)
 
     async def sanity_check(self, user: UserName, skey: str, client: Counts) -> SanityCheckResponse:
         return await self._in_session(user, skey, 0, sanity_check, client)
@@ -237,14 +239,16 @@ class CollectionServer:
 
     def settle(self, user: UserName) -> None:
         """The user went on to media sync: a ``meta`` before it found nothing to sync."""
-        self._user(user).tally.settle()
+        if kept := self.users.peek(user):
+            kept.tally.settle()
 
     def active_sessions(self) -> int:
-        return sum(1 for state in self._users.values() if state.session is not None)
+        return sum(1 for _, state in self.users.items() if state.session is not None)
 
     def sizes(self) -> dict[str, int]:
         """Collection file sizes the server has seen (by ``meta``), per user."""
-        return {n: s._state[1].file_size for n, s in self._users.items() if s._state is not None}
+        users = self.users.items()
+        return {n: s._state[1].file_size for n, s in users if s._state is not None}
 
     async def _in_session(
         self,
@@ -259,8 +263,7 @@ class CollectionServer:
         a failure rolls the whole sync back (400; 503 when the server's storage failed)."""
         if not skey:
             raise BadRequest("missing skey")
-        state = self._user(user)
-        async with state.writing():
+        async with self.users.use(user) as state, state.writing():
             session = state.session
             if session is None:
                 state.tally.end("conflict")
@@ -297,45 +300,49 @@ class CollectionServer:
 
     async def upload(self, user: UserName, body: BodyStream) -> str:
         """Receive a full upload; returns the in-band text the client shows (``OK`` on success)."""
-        state = self._user(user)
-        await in_thread(state.folder.mkdir, 0o777, False, True)
-        staged = await in_thread(temp_file, state.folder, "upload")
-        scratch = await in_thread(temp_file, state.folder, "upgrade")
-        try:
-            room = await in_thread(free_bytes, state.folder)
-            with staged.open("wb") as fh:
+        async with self.users.use(user) as state:
+            await in_thread(state.folder.mkdir, 0o777, False, True)
+            staged = await in_thread(temp_file, state.folder, "upload")
+            scratch = await in_thread(temp_file, state.folder, "upgrade")
+            try:
+                return await self._store_upload(user, state, body, staged, scratch)
+            finally:
+                await in_thread(remove_database, staged)
+                await in_thread(remove_database, scratch)
 
-                def write(data: bytes) -> None:  # in the worker thread, as the body decodes
-                    if fh.tell() + len(data) <= room:
-                        fh.write(data)
-                    # else: it cannot fit; read on, so that the client gets the answer
+    async def _store_upload(
+        self, user: UserName, state: CollectionUser, body: BodyStream, staged: Path, scratch: Path
+    ) -> str:
+        room = await in_thread(free_bytes, state.folder)
+        with staged.open("wb") as fh:
 
-                size = await body.copy_to(write)
-            if size > room:
-                raise StorageFault(f"full upload of {size} bytes; {room} were free")
-            problem, checked = await in_thread(
-                full.check_received_upload, staged, size, self.max_decompressed_bytes, scratch
-            )
-            state.tally.after_meta = False
-            if problem is not None:
-                self.events.sync_ended(user, "failed", Moved(), Moved())
-                return problem
-            async with state.writing():
-                await state.abort_session()
-                await in_thread(state.db.close)
-                state.collection_changed()
-                await in_thread(self.snapshots.before_replace, user)
-                text = await in_thread(full.store_upload, checked, state.collection)
-            self.events.full_sync(user, "upload", size)
-            return text
-        finally:
-            await in_thread(remove_database, staged)
-            await in_thread(remove_database, scratch)
+            def write(data: bytes) -> None:  # in the worker thread, as the body decodes
+                if fh.tell() + len(data) <= room:
+                    fh.write(data)
+                # else: it cannot fit; read on, so that the client gets the answer
+
+            size = await body.copy_to(write)
+        if size > room:
+            raise StorageFault(f"full upload of {size} bytes; {room} were free")
+        problem, checked = await in_thread(
+            full.check_received_upload, staged, size, self.max_decompressed_bytes, scratch
+        )
+        state.tally.after_meta = False
+        if problem is not None:
+            self.events.sync_ended(user, "failed", Moved(), Moved())
+            return problem
+        async with state.writing():
+            await state.abort_session()
+            await in_thread(state.db.close)
+            state.collection_changed()
+            await in_thread(self.snapshots.before_replace, user)
+            text = await in_thread(full.store_upload, checked, state.collection)
+        self.events.full_sync(user, "upload", size)
+        return text
 
     async def download(self, user: UserName, version: int) -> tuple[BinaryIO, int]:
         """Open a snapshot of the collection for a full download: (file, size)."""
-        state = self._user(user)
-        async with state.writing():
+        async with self.users.use(user) as state, state.writing():
             await state.abort_session()
             await in_thread(state.db.close)
             state.collection_changed()

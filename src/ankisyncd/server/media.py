@@ -5,7 +5,6 @@ Media has locks of its own: media requests never wait for, or disturb, a collect
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from ankisyncd.media.zip import BadZip, zip_entries
 from ankisyncd.observe.events import SyncEvents
 from ankisyncd.protocol.envelope import BodyStream, UserName
 from ankisyncd.server._threads import file_lock, in_thread
+from ankisyncd.server._users import UserState, UserTable
 from ankisyncd.storage.collection import TEMP_PREFIX, open_temp_file
 from ankisyncd.storage.locks import MEDIA_LOCK
 from ankisyncd.storage.paths import user_folder
@@ -35,11 +35,13 @@ MEDIA_SPOOL_BYTES = 16 << 20
 
 
 @dataclass
-class MediaUser:
-    """What the server keeps per user for media between requests; guarded by ``lock``."""
+class MediaUser(UserState):
+    """What the server keeps per user for media between requests; guarded by ``lock``.
 
-    folder: Path
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    Its ``media.db`` is opened on first use, which also finishes the renames a crash
+    interrupted (not at start-up, whose time would grow with the number of users).
+    """
+
     store: MediaStore = field(init=False)
     usn: int | None = None  # cached while ``media.db`` is unchanged
     media_bytes: int | None = None  # read with ``usn``
@@ -49,68 +51,56 @@ class MediaUser:
     def __post_init__(self) -> None:
         self.store = MediaStore(self.folder)
 
+    async def release(self) -> None:
+        await in_thread(self.store.close)
+
 
 class MediaServer:
     """Implements the ``/msync`` endpoints for authenticated users."""
 
-    def __init__(self, data_root: Path, max_decompressed_bytes: int, events: SyncEvents) -> None:
+    def __init__(
+        self, data_root: Path, max_decompressed_bytes: int, events: SyncEvents, max_open: int
+    ) -> None:
         self.data_root = data_root
         self.max_decompressed_bytes = max_decompressed_bytes
         self.events = events
-        self._users: dict[str, MediaUser] = {}
-
-    def _user(self, name: UserName) -> MediaUser:
-        state = self._users.get(name)
-        if state is None:
-            state = self._users[name] = MediaUser(user_folder(self.data_root, name))
-        return state
-
-    @staticmethod
-    def recover(folder: Path) -> None:
-        """Finish the media changes a crash interrupted in one user's folder."""
-        if (folder / "media.db").exists():
-            store = MediaStore(folder)
-            with store.open():
-                pass
-            store.close()
+        self.users = UserTable(lambda name: MediaUser(user_folder(self.data_root, name)), max_open)
 
     async def close(self) -> None:
         """Close every idle ``media.db`` (a busy one is left to the process exit)."""
-        for state in self._users.values():
-            if not state.lock.locked():
-                async with state.lock:
-                    await in_thread(state.store.close)
+        await self.users.close()
 
     async def usn(self, user: UserName) -> int:
-        state = self._user(user)
-        if state.usn is None or state.usn_stamp != file_stamp(state.store.db_path):
-            async with state.lock:
-                usn, state.media_bytes = await in_thread(state.store.usage)
-                state.usn, state.usn_stamp = usn, file_stamp(state.store.db_path)
-                return usn
-        return state.usn
+        async with self.users.use(user) as state:
+            if state.usn is None or state.usn_stamp != file_stamp(state.store.db_path):
+                async with state.lock:
+                    usn, state.media_bytes = await in_thread(state.store.usage)
+                    state.usn, state.usn_stamp = usn, file_stamp(state.store.db_path)
+                    return usn
+            return state.usn
 
     def sizes(self) -> dict[str, int]:
         """Media bytes per user, as last read (users seen since start)."""
-        return {n: s.media_bytes for n, s in self._users.items() if s.media_bytes is not None}
+        users = self.users.items()
+        return {n: s.media_bytes for n, s in users if s.media_bytes is not None}
 
     async def changes(self, user: UserName, last_usn: int) -> list[tuple[str, int, str]]:
-        state = self._user(user)
-        async with state.lock:
+        async with self.users.use(user) as state, state.lock:
             return await in_thread(media_changes, state.store, last_usn)
 
     async def upload(self, user: UserName, body: BodyStream) -> tuple[int, int]:
         """Apply an uploaded zip; returns (entries processed, media usn afterwards)."""
-        state = self._user(user)
-        await in_thread(state.folder.mkdir, 0o777, False, True)
-        with SpooledTemporaryFile(
-            MEDIA_SPOOL_BYTES, "w+b", dir=str(state.folder), prefix=f"{TEMP_PREFIX}media-zip-"
-        ) as fh:
-            await body.copy_to(fh.write)
-            fh.seek(0)
-            async with state.lock, file_lock(state.folder, MEDIA_LOCK):
-                processed, usn = await in_thread(self._apply_upload, state, cast(BinaryIO, fh))
-                state.usn, state.usn_stamp = usn, ()  # the byte total is read again at need
+        async with self.users.use(user) as state:
+            await in_thread(state.folder.mkdir, 0o777, False, True)
+            with SpooledTemporaryFile(
+                MEDIA_SPOOL_BYTES, "w+b", dir=str(state.folder), prefix=f"{TEMP_PREFIX}media-zip-"
+            ) as fh:
+                await body.copy_to(fh.write)
+                fh.seek(0)
+                async with state.lock, file_lock(state.folder, MEDIA_LOCK):
+                    upload = cast(BinaryIO, fh)
+                    processed, usn = await in_thread(self._apply_upload, state, upload)
+                    state.usn, state.usn_stamp = usn, ()  # the byte total is read again at need
             self.events.media_moved(user, processed, 0)
             return processed, usn
 
@@ -126,8 +116,7 @@ class MediaServer:
             raise BadRequest(str(exc)) from exc
 
     async def download(self, user: UserName, names: list[str]) -> bytes:
-        state = self._user(user)
-        async with state.lock:
+        async with self.users.use(user) as state, state.lock:
             try:
                 batch = await in_thread(download_files, state.store, names)
             except FileGone as exc:
@@ -136,6 +125,5 @@ class MediaServer:
         return batch
 
     async def sanity(self, user: UserName, local: int) -> str:
-        state = self._user(user)
-        async with state.lock:
+        async with self.users.use(user) as state, state.lock:
             return await in_thread(media_sanity, state.store, local)

@@ -15,10 +15,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+from ankisyncd.errors import UserUnavailable
 from ankisyncd.storage.sqlite import (
     Connection,
     checkpoint_and_close,
     connect,
+    connect_checked,
+    copy_database,
     file_stamp,
     rollback_after,
 )
@@ -28,6 +31,7 @@ TEMPLATE = Path(__file__).with_name("empty.anki2")
 # Every temporary file we make in a user's folder starts with this; start-up removes leftovers.
 TEMP_PREFIX = ".ankisyncd-tmp-"
 ROLLOVER_HOUR = 4
+NEWEST_SCHEMA = 18  # the newest collection schema (Anki 2.1.28 and later) that we can serve
 _TEMP_FLAGS = (
     os.O_WRONLY
     | os.O_CREAT
@@ -86,12 +90,21 @@ def open_temp_file(folder: Path, purpose: str) -> tuple[BinaryIO, Path]:
         return os.fdopen(fd, "wb"), Path(name)
 
 
-def remove_temp_files(folder: Path) -> int:
-    """Delete temporary files left in ``folder`` by an interrupted request; return how many."""
+def remove_temp_files(folder: Path, before: float) -> int:
+    """Delete temporary files last written before ``before`` (a time stamp): what interrupted
+    requests of earlier processes left in ``folder``. Returns how many."""
     removed = 0
-    for leftover in folder.glob(TEMP_PREFIX + "*"):
-        leftover.unlink(missing_ok=True)
-        removed += 1
+    try:
+        leftovers = [e for e in os.scandir(folder) if e.name.startswith(TEMP_PREFIX)]
+    except FileNotFoundError:
+        return 0
+    for entry in leftovers:
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < before:
+                os.unlink(entry.path)
+                removed += 1
+        except FileNotFoundError:
+            pass
     return removed
 
 
@@ -168,9 +181,14 @@ class CollectionConnection:
             self.close()
         if self._con is None:
             ensure_collection(self.path)
-            self._con = connect(self.path)
+            self._con = connect_checked(self.path, self._check_version)
             self._inode = _inode(self.path)
         return self._con
+
+    def _check_version(self, con: sqlite3.Connection) -> None:
+        (version,) = con.execute("select ver from col").fetchone()
+        if not isinstance(version, int) or version > NEWEST_SCHEMA:
+            raise UserUnavailable(f"{self.path}: collection version {version!r} unknown")
 
     def state(self) -> CollectionState:
         try:
@@ -223,9 +241,12 @@ def prepare_download(
 ) -> tuple[BinaryIO, int]:
     """Mark a full download (usn + 1, mod = now) and return an open snapshot of the file.
 
-    The snapshot is an unlinked copy, so later writes to the collection cannot tear the bytes
-    being sent, and nothing is left on disk if the transfer breaks. ``convert`` may change
-    the copy (into schema 11, for legacy clients) before it is opened.
+    The snapshot is taken with SQLite's online backup from a connection that sees every
+    committed change, wherever it lies: copying the main file after a checkpoint missed the
+    commits still in the WAL whenever another process (a ``sqlite3 .backup``, say) held a read
+    transaction, since the checkpoint then stops short. The snapshot is an unlinked file, so
+    nothing is left on disk if the transfer breaks. ``convert`` may change the copy (into
+    schema 11, for legacy clients) before it is opened.
     """
     con = connect(path)
     try:
@@ -237,15 +258,15 @@ def prepare_download(
             rollback_after(con)  # the error, not a failed rollback, tells what happened
             raise
     finally:
-        checkpoint_and_close(con)
+        con.close()
     snapshot = temp_file(path.parent, "download")
     try:
-        shutil.copyfile(path, snapshot)
+        copy_database(path, snapshot)
         if convert is not None:
             convert(snapshot)
         fh = snapshot.open("rb")
     finally:
-        snapshot.unlink(missing_ok=True)
+        remove_database(snapshot)
     size = os.fstat(fh.fileno()).st_size
     return fh, size
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+
+from ankisyncd.errors import UserUnavailable
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -76,8 +79,32 @@ def rollback_after(con: sqlite3.Connection) -> None:
             con.execute("rollback")
 
 
+def connect_checked(path: Path, check: Callable[[sqlite3.Connection], None]) -> Connection:
+    """``connect`` and run ``check`` (reading the schema version, say); a file that cannot be
+    used (corrupt, not a database, missing tables) raises UserUnavailable naming ``path``.
+    A passing state such as a lock raises as it is."""
+    con = connect(path)
+    try:
+        check(con)
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise
+        raise UserUnavailable(f"{path}: {exc}") from exc
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def file_stamp(path: Path) -> tuple[object, ...]:
-    """Changes whenever a database file or its WAL is written or replaced (by any process)."""
+    """Changes whenever a database file or its WAL is written or replaced (by any process).
+
+    Never opens the files: closing any descriptor of a database file (or its ``-shm``) drops
+    every POSIX lock this process's SQLite connections hold on it. Size and mtime can miss a
+    commit (after a WAL restart, frames overwrite the file in place within one clock tick):
+    where that matters, writers also change a marker file (``users.store``).
+    """
     stamp: list[object] = []
     for suffix in ("", "-wal"):
         try:
@@ -95,7 +122,12 @@ def use_wal(con: sqlite3.Connection) -> None:
 
 
 def checkpoint_and_close(con: sqlite3.Connection) -> None:
-    """Fold the WAL into the main file, so the file alone holds every committed change."""
+    """Fold the WAL into the main file and close, for a file no other process uses yet.
+
+    Not a way to make the main file complete: while another connection (any process) holds
+    a read transaction, the checkpoint stops short and the WAL still holds committed changes.
+    Snapshots of live databases use the online backup API instead (``prepare_download``).
+    """
     try:
         con.execute("pragma wal_checkpoint(truncate)")
     finally:

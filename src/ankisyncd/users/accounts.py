@@ -7,13 +7,14 @@ from ``SYNC_USERn`` variables. A name defined in both is taken from the variable
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ankisyncd.errors import ConfigError, UserError
 from ankisyncd.storage.paths import check_new_username, check_username
-from ankisyncd.storage.sqlite import file_stamp
 from ankisyncd.users.hashing import (
     burn_verification,
     check_phc,
@@ -26,6 +27,8 @@ from ankisyncd.users.store import UserStore
 log = logging.getLogger(__name__)
 # How long a host key confirmed from the database is trusted without asking SQLite again.
 RECHECK_SECONDS = 1.0
+# A device's last use is written at most this often: not a write per request.
+RECORD_USE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,12 @@ class Accounts:
         self._version = -1
         self._stamp: tuple[object, ...] = ()
         self._checked_at = 0.0
+        # Taken around each database lookup and cache update, so that a lookup that read the
+        # database before a revocation cannot put the old key back after the cache was cleared.
+        self._lookup = threading.Lock()
+        # Last use of each key since the previous write: digest -> (time, client, address).
+        self._uses: dict[str, tuple[int, str, str]] = {}
+        self._written: dict[str, float] = {}  # digest -> when its use was last written
 
     @classmethod
     def build(cls, auth_db: Path, env_users: list[tuple[str, str, bool, str]]) -> Accounts:
@@ -75,7 +84,7 @@ class Accounts:
                     raise ConfigError(f"auth database and SYNC_USERn (env): {exc}") from None
         return cls(store, accounts)
 
-    def login(self, name: str, password: str) -> str | None:
+    def login(self, name: str, password: str, client: str = "", address: str = "") -> str | None:
         """Return a host key for valid credentials, else None; equal work for unknown names."""
         env = self.env_accounts.get(name)
         if env is not None:
@@ -87,7 +96,7 @@ class Accounts:
         if not verify_password(stored, password):
             return None
         key = new_host_key()
-        self.store.remember_key(name, key)
+        self.store.remember_key(name, key, client, address)
         return key
 
     def cached_user(self, key: str) -> str | None:
@@ -102,7 +111,7 @@ class Accounts:
             return name
         if time.monotonic() - self._checked_at > RECHECK_SECONDS:
             return None
-        if file_stamp(self.store.path) != self._stamp:
+        if self.store.change_stamp() != self._stamp:
             return None
         return self._known.get(digest)
 
@@ -114,16 +123,41 @@ class Accounts:
         name = self._env_by_key.get(digest)
         if name is not None:
             return name
-        stamp = file_stamp(self.store.path)
-        version = self.store.data_version()
-        if version != self._version or stamp != self._stamp:
-            self._known.clear()
-            self._version, self._stamp = version, stamp
-        self._checked_at = time.monotonic()
-        name = self._known.get(digest)
-        if name is None:
-            name = self.store.user_for_key(key)
-            if name is None or name in self.env_accounts:
-                return None  # the variables own such a name; database keys do not count
-            self._known[digest] = name
-        return name
+        with self._lookup:
+            stamp = self.store.change_stamp()
+            version = self.store.data_version()
+            if version != self._version or stamp != self._stamp:
+                self._known.clear()
+                self._version, self._stamp = version, stamp
+            self._checked_at = time.monotonic()
+            name = self._known.get(digest)
+            if name is None:
+                name = self.store.user_for_key(key)
+                if name is None or name in self.env_accounts:
+                    return None  # the variables own such a name; database keys do not count
+                self._known[digest] = name
+            return name
+
+    def note_use(self, key: str, client: str, address: str) -> None:
+        """Remember that an accepted key was used now (cheap: memory only, for the loop)."""
+        digest = key_digest(key)
+        if digest not in self._env_by_key:
+            self._uses[digest] = (int(time.time()), client, address)
+
+    def write_uses(self) -> None:
+        """Store the last use of keys not written for ``RECORD_USE_SECONDS``. Bookkeeping only:
+        a failure (a read-only data root, say) is logged and never fails a request."""
+        now = time.monotonic()
+        uses = self._uses.copy()  # the event loop adds entries meanwhile
+        due = [d for d in uses if now - self._written.get(d, -1e9) >= RECORD_USE_SECONDS]
+        if not due:
+            return
+        batch = [(d, *self._uses.pop(d, uses[d])) for d in due]
+        for digest in due:
+            self._written[digest] = now
+        for digest in [d for d, at in self._written.items() if now - at > RECORD_USE_SECONDS]:
+            del self._written[digest]  # bounded: only keys used within the last minute stay
+        try:
+            self.store.record_use(batch)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("could not record when %d devices were last seen: %s", len(batch), exc)
