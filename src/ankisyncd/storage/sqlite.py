@@ -83,16 +83,19 @@ def connect_checked(path: Path, check: Callable[[sqlite3.Connection], None]) -> 
     """``connect`` and run ``check`` (reading the schema version, say); a file that cannot be
     used (corrupt, not a database, missing tables) raises UserUnavailable naming ``path``.
     A passing state such as a lock raises as it is."""
-    con = connect(path)
+    con: Connection | None = None
     try:
+        con = connect(path)
         check(con)
     except sqlite3.DatabaseError as exc:
-        con.close()
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        if con is not None:
+            con.close()
+        if isinstance(exc, sqlite3.OperationalError):  # locked, busy, disk full or I/O
             raise
         raise UserUnavailable(f"{path}: {exc}") from exc
     except BaseException:
-        con.close()
+        if con is not None:
+            con.close()
         raise
     return con
 
