@@ -159,7 +159,8 @@ def hash_tree(root: Path) -> dict[str, str]:
     """SHA-256 of every file under ``root``.
 
     Left out: SQLite's ``-shm`` index (shared memory, not data), empty ``-wal`` files,
-    which exist while a connection is open and hold nothing, and the empty per-user lock files.
+    which exist while a connection is open and hold nothing, the empty per-user lock files,
+    and the auth database (``.ankisyncd/``), which notes when devices were last seen.
     """
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -168,6 +169,7 @@ def hash_tree(root: Path) -> dict[str, str]:
         and not p.name.endswith("-shm")
         and not (p.name.endswith("-wal") and p.stat().st_size == 0)
         and p.name not in (COLLECTION_LOCK, MEDIA_LOCK)
+        and ".ankisyncd" not in p.relative_to(root).parts
     }
 
 
