@@ -86,6 +86,37 @@ def test_wrong_admin_password_is_refused(browser: Browser, admin_server: ServerP
     assert_no_csp_violations(tab)
 
 
+def test_admin_logins_are_throttled_like_sync_logins(browser: Browser, tmp_path: Path) -> None:
+    env = {
+        "ANKISYNCD_ADMIN_PASSWORD_HASH": hash_password(ADMIN_PASSWORD),
+        "ANKISYNCD_LOGIN_FAILURES_PER_ADDRESS": "3",
+    }
+    server = ServerProcess(tmp_path / "data", env).start()
+    try:
+        tab = open_tab(browser)
+        page = tab.page
+        page.goto(server.url + "admin/login")
+        for _ in range(3):
+            page.get_by_label("Admin password").fill("guess")
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_role("alert")).to_have_text("Wrong password.")
+        page.get_by_label("Admin password").fill(ADMIN_PASSWORD)  # even the right one waits
+        with page.expect_response(re.compile(r"/admin/login$")) as answer:
+            page.get_by_role("button", name="Log in").click()
+        assert answer.value.status == 429
+        assert int(answer.value.headers["retry-after"]) > 0
+        expect(page.get_by_role("alert")).to_contain_text("Too many failed logins")
+        tab.shot("login-throttled")
+        assert "admin at 127.0.0.1: login refused: throttled" in server.log()
+        # The same buckets as sync logins: this address's sync logins wait too.
+        device = Device(tmp_path / "dev")
+        server.add_user("hal", "pw")
+        refused = device.step("login", user="hal", password="pw", endpoint=server.url)
+        assert "error" in refused and refused.get("kind") != "AUTH", refused
+    finally:
+        server.stop()
+
+
 def test_user_added_on_the_page_syncs_and_the_page_shows_it(
     browser: Browser, admin_server: ServerProcess, tmp_path: Path
 ) -> None:
@@ -118,7 +149,19 @@ def test_user_added_on_the_page_syncs_and_the_page_shows_it(
     page.get_by_role("link", name="bob", exact=True).click()
     expect(page.get_by_role("heading", name="bob")).to_be_visible()
     expect(page.locator("dl.facts")).to_contain_text("26.09.3 (linux)")  # the client's version
+    device_row = page.get_by_role("row", name=re.compile("#1"))
+    expect(device_row).to_contain_text("26.09.3 (linux)")
+    expect(device_row).to_contain_text("127.0.0.1")
     tab.shot("user")
+
+    # Revoking the device on the page: the client is asked to log in again.
+    device_row.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("status")).to_contain_text("Logged out device 1 of 'bob'")
+    expect(page.get_by_text("None logged in.")).to_be_visible()
+    refused = device.sync()
+    assert refused.get("kind") == "AUTH", refused
+    device.login("bob", "bob's password", admin_server.url)
+    assert device.sync()["required"] == NO_CHANGES
     assert_no_csp_violations(tab)
 
 

@@ -13,7 +13,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ankisyncd.admin import connect, overview, snapshots, users
+from ankisyncd.admin import connect, devices, overview, snapshots, users
 from ankisyncd.admin.auth import guarded, login, login_page, logout
 from ankisyncd.admin.context import HERE, Admin
 from ankisyncd.config import Settings
@@ -74,6 +74,7 @@ def build_admin(settings: Settings, server: SyncServer) -> ASGIApp:
         page("/users/{name}/password", users.set_password, ("POST",)),
         page("/users/{name}/remove", users.confirm_remove),
         page("/users/{name}/remove", users.remove_user, ("POST",)),
+        page("/users/{name}/devices/{device}/revoke", devices.revoke_device, ("POST",)),
         page("/users/{name}/snapshots", snapshots.create_snapshot, ("POST",)),
         page("/users/{name}/snapshots/{snapshot}/restore", snapshots.confirm_restore),
         page("/users/{name}/snapshots/{snapshot}/restore", snapshots.restore_snapshot, ("POST",)),

@@ -14,9 +14,13 @@ from starlette.responses import Response
 
 from ankisyncd.admin.context import Admin, address, log, read_form
 from ankisyncd.admin.sessions import COOKIE
+from ankisyncd.errors import LoginThrottled
 from ankisyncd.users.hashing import verify_password
 
 LOGIN_COOKIE = "ankisyncd_admin_login"
+# The name the admin's failed logins count against, beside the address: the same throttle as
+# sync logins; no user can have it (user names have no control characters).
+THROTTLE_NAME = "\x00admin"
 Page = Callable[[Admin, Request], Awaitable[Response]]
 
 
@@ -52,8 +56,17 @@ async def login(admin: Admin, request: Request) -> Response:
     if not expected or not secrets.compare_digest(expected.encode(), given.encode()):
         log.info("admin at %s: login refused: missing or wrong form token", address(request))
         return _login_form(admin, request, "The form expired. Please try again.", 403)
-    phc = str(admin.settings.admin_password_hash)
-    ok = await admin.in_thread(verify_password, phc, form.get("password", ""))
+    phc, password = str(admin.settings.admin_password_hash), form.get("password", "")
+    try:
+        ok = await admin.server.checked_login(
+            address(request), THROTTLE_NAME, lambda: verify_password(phc, password) or None
+        )
+    except LoginThrottled as exc:
+        log.info("admin at %s: login refused: throttled", address(request))
+        error = f"Too many failed logins. Try again in {exc.retry_after} seconds."
+        response = _login_form(admin, request, error, 429)
+        response.headers["retry-after"] = str(exc.retry_after)
+        return response
     if not ok:
         log.info("admin at %s: login failed: wrong password", address(request))
         return _login_form(admin, request, "Wrong password.", 403)

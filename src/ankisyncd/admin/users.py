@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ankisyncd.admin.context import Admin
+from ankisyncd.admin.devices import device_rows
 from ankisyncd.admin.snapshots import snapshot_rows
 from ankisyncd.errors import UserError
 from ankisyncd.server.activity import LastSync
@@ -36,7 +37,7 @@ def store(admin: Admin) -> UserStore:
 
 
 def _rows(admin: Admin) -> list[UserRow]:
-    root, activity = admin.settings.data_root, admin.server.activity
+    root = admin.settings.data_root
     env = admin.server.accounts.env_accounts
     db = store(admin)
     try:
@@ -50,9 +51,22 @@ def _rows(admin: Admin) -> list[UserRow]:
     rows += [UserRow(n, "environment", None, None, user_usage(root, n), None) for n in env]
     rows.sort(key=lambda r: r.name.casefold())
     return [
-        UserRow(r.name, r.source, r.created, r.devices, r.usage, activity.last_sync(r.name))
+        UserRow(r.name, r.source, r.created, r.devices, r.usage, _last_sync(admin, r.name))
         for r in rows
     ]
+
+
+def _last_sync(admin: Admin, name: str) -> LastSync | None:
+    """This process's record of the user's last sync, else the device seen last (the auth
+    database keeps it across restarts, written every few seconds)."""
+    last = admin.server.activity.last_sync(name)
+    if last is not None:
+        return last
+    seen = [d for d in device_rows(admin, name) if d.last_seen]
+    if not seen:
+        return None
+    newest = max(seen, key=lambda d: d.last_seen or 0)
+    return LastSync(float(newest.last_seen or 0), newest.client or "-")
 
 
 async def users_page(admin: Admin, request: Request) -> Response:
@@ -116,7 +130,10 @@ async def _user(admin: Admin, request: Request, error: str | None, status: int) 
     if not rows:
         raise HTTPException(404, "no such user")
     shots = await admin.in_thread(snapshot_rows, admin, name)
-    return admin.render(request, "user.html", status, user=rows[0], error=error, snapshots=shots)
+    devices = await admin.in_thread(device_rows, admin, name)
+    return admin.render(
+        request, "user.html", status, user=rows[0], error=error, snapshots=shots, devices=devices
+    )
 
 
 async def set_password(admin: Admin, request: Request) -> Response:

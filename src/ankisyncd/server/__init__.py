@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 
@@ -34,6 +35,7 @@ from ankisyncd.users.throttle import LoginThrottle
 
 __all__ = ["SyncServer", "snapshot_store"]
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # How often idle users are released and devices' last use written.
 HOUSEKEEPING_SECONDS = 10.0
 
@@ -147,19 +149,31 @@ class SyncServer:
         self, req: HostKeyRequest, address: str = "", client: str = ""
     ) -> HostKeyResponse:
         """Check a login on the login pool, unless the address or the name must wait."""
-        wait = self.throttle.begin(address, req.username)
-        if wait:
-            raise LoginThrottled(f"too many failed logins; retry in {wait} s", wait)
-        if self._logins is None:
-            self._logins = anyio.CapacityLimiter(self.login_threads)
-        key = await in_thread(
-            self.accounts.login, req.username, req.password, client, address, limiter=self._logins
+        key = await self.checked_login(
+            address,
+            req.username,
+            lambda: self.accounts.login(req.username, req.password, client, address),
         )
         self.events.login(key is not None)
         if key is None:
             raise AuthFailed("invalid user or password")
-        self.throttle.succeeded(address, req.username)
         return HostKeyResponse(key)
+
+    async def checked_login(
+        self, address: str, name: str, check: Callable[[], T | None]
+    ) -> T | None:
+        """Run a password ``check`` (None: refused) on the login pool, throttled per address
+        and per name; raises LoginThrottled while either must wait. Sync logins and the admin
+        page's login both come through here."""
+        wait = self.throttle.begin(address, name)
+        if wait:
+            raise LoginThrottled(f"too many failed logins; retry in {wait} s", wait)
+        if self._logins is None:
+            self._logins = anyio.CapacityLimiter(self.login_threads)
+        result = await in_thread(check, limiter=self._logins)
+        if result is not None:
+            self.throttle.succeeded(address, name)
+        return result
 
     async def media_begin(self, user: UserName) -> int:
         """Begin a media sync: the media usn."""
