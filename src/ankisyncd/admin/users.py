@@ -36,23 +36,21 @@ def store(admin: Admin) -> UserStore:
     return UserStore(admin.settings.auth_db_path)
 
 
-def _rows(admin: Admin) -> list[UserRow]:
+def _rows(admin: Admin, only: str | None = None) -> list[UserRow]:
+    """Every user (or only the one named), with usage and last sync; sorted by name."""
     root = admin.settings.data_root
     env = admin.server.accounts.env_accounts
     db = store(admin)
     try:
-        records = [r for r in db.list() if r.name not in env]
+        records = [r for r in db.list() if r.name not in env and only in (None, r.name)]
     finally:
         db.close()
-    rows = [
-        UserRow(r.name, "database", r.created, r.devices, user_usage(root, r.name), None)
-        for r in records
-    ]
-    rows += [UserRow(n, "environment", None, None, user_usage(root, n), None) for n in env]
-    rows.sort(key=lambda r: r.name.casefold())
+    found: list[tuple[str, str, int | None, int | None]]
+    found = [(r.name, "database", r.created, r.devices) for r in records]
+    found += [(n, "environment", None, None) for n in env if only in (None, n)]
+    found.sort(key=lambda r: r[0].casefold())
     return [
-        UserRow(r.name, r.source, r.created, r.devices, r.usage, _last_sync(admin, r.name))
-        for r in rows
+        UserRow(*r, usage=user_usage(root, r[0]), last_sync=_last_sync(admin, r[0])) for r in found
     ]
 
 
@@ -126,7 +124,7 @@ async def user_page(admin: Admin, request: Request) -> Response:
 
 async def _user(admin: Admin, request: Request, error: str | None, status: int) -> Response:
     name = request.path_params["name"]
-    rows = [r for r in await admin.in_thread(_rows, admin) if r.name == name]
+    rows = await admin.in_thread(_rows, admin, name)
     if not rows:
         raise HTTPException(404, "no such user")
     shots = await admin.in_thread(snapshot_rows, admin, name)
