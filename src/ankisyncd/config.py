@@ -239,8 +239,10 @@ class Settings:
         default=90.0,
         metadata=_meta(_parse_seconds, "seconds a request body may go without any byte arriving"),
     )
+    # Above the client's connection-pool idle timeout (hyper/reqwest: 90 s), so a client never
+    # reuses a connection at the moment the server closes it (e.g. after a full-sync prompt).
     keep_alive_timeout: float = field(
-        default=20.0,
+        default=120.0,
         metadata=_meta(_parse_seconds, "seconds an idle connection is kept between requests"),
     )
     ip_header: str = field(
