@@ -14,14 +14,10 @@ import sqlite3
 import time
 from pathlib import Path
 
+from ankisyncd.media.db import store_totals
 from ankisyncd.media.names import BadName, media_path
 from ankisyncd.storage.locks import MEDIA_LOCK, user_lock
 from ankisyncd.storage.sqlite import connect
-
-_TOTALS = (
-    "update meta set total_bytes = (select coalesce(sum(size), 0) from media),"
-    " total_nonempty_files = (select count() from media where size > 0)"
-)
 
 
 def check_media(folder: Path, repair: bool) -> list[str]:
@@ -95,8 +91,7 @@ def _repair(
             )
         # A new usn makes every client ask for changes, and so run the sanity check that
         # notices forgotten files.
-        con.execute("update meta set last_usn = ?", (usn + 1 if missing else usn,))
-        con.execute(_TOTALS)
+        store_totals(con, usn + 1 if missing else usn)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
