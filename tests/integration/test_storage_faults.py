@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,9 +129,65 @@ def run_out_of_space(
 def test_full_upload_out_of_space_is_retried_and_loses_nothing(
     on_disk: ServerProcess, disk: Disk, tmp_path: Path
 ) -> None:
+    """Room for the received file, not for what storing it takes too (its check, the snapshot
+    of the collection it replaces)."""
     a, b = paired(on_disk, tmp_path)
     ok(a.run({"op": "add_notes", "count": 3000, "prefix": "big"}))
-    run_out_of_space(on_disk, disk, a, "full_upload", leave=256 << 10)
+    upload = (a.folder / "collection.anki2").stat().st_size
+    run_out_of_space(on_disk, disk, a, "full_upload", leave=upload + (16 << 10))
+    ok(a.run({"op": "full_upload"}))
+    ok(b.run({"op": "full_download"}))
+    assert len(b.dump()["notes"]) == 3005
+
+
+class FreeSpaceLow:
+    """Samples the free space of ``disk`` in a thread: ``lowest`` is the least seen."""
+
+    def __init__(self, disk: Disk) -> None:
+        self.path, self.lowest = disk.path, disk_free(disk)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.0005):
+            self.lowest = min(self.lowest, disk_free_at(self.path))
+
+    def __enter__(self) -> FreeSpaceLow:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def disk_free_at(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def disk_free(disk: Disk) -> int:
+    return disk_free_at(disk.path)
+
+
+@pytest.mark.parametrize(
+    "version", [NEWEST, pytest.param(LEGACY_V10, marks=pytest.mark.older_client)]
+)
+def test_full_upload_that_cannot_fit_is_refused_before_writing(
+    on_disk: ServerProcess, disk: Disk, tmp_path: Path, version: str
+) -> None:
+    """The upload's compressed size alone is more than the free space: refused on its
+    Content-Length, so the free space never drops while the client sends it."""
+    a, b = paired(on_disk, tmp_path, version)
+    ok(a.run({"op": "add_notes", "count": 3000, "prefix": "big"}))
+    disk.fill(leave=32 << 10)  # the upload's compressed body is ~180 KB
+    before = disk_free(disk)
+    with FreeSpaceLow(disk) as watch:
+        told_to_retry(a.step("full_upload"))
+    assert before - watch.lowest < 16 << 10, (before, watch.lowest)
+    assert "refused before writing" in fault_lines(on_disk)[-1]
+    assert stored_notes(on_disk) == 5
+    disk.free()
     ok(a.run({"op": "full_upload"}))
     ok(b.run({"op": "full_download"}))
     assert len(b.dump()["notes"]) == 3005

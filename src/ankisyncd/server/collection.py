@@ -36,7 +36,7 @@ from ankisyncd.storage.collection import (
 from ankisyncd.storage.locks import COLLECTION_LOCK
 from ankisyncd.storage.paths import COLLECTION_FILE, user_folder
 from ankisyncd.storage.snapshots import SnapshotStore
-from ankisyncd.storage.space import free_bytes
+from ankisyncd.storage.space import RoomWriter, free_bytes
 from ankisyncd.sync import full
 from ankisyncd.sync.changes import apply_changes, parse_changes
 from ankisyncd.sync.chunks import apply_chunk, next_chunk
@@ -315,14 +315,15 @@ class CollectionServer:
     ) -> str:
         room = await in_thread(free_bytes, state.folder)
         with staged.open("wb") as fh:
-
-            def write(data: bytes) -> None:  # in the worker thread, as the body decodes
-                if fh.tell() + len(data) <= room:
-                    fh.write(data)
-                # else: it cannot fit; read on, so that the client gets the answer
-
-            size = await body.copy_to(write)
-        if size > room:
+            writer = RoomWriter(fh, room)
+            size = await body.copy_to(writer.write)
+            writer.close()
+        if writer.refused:
+            raise StorageFault(
+                f"full upload of a {writer.declared}-byte collection cannot fit, {room} bytes"
+                " are free: refused before writing"
+            )
+        if writer.overflowed:
             raise StorageFault(f"full upload of {size} bytes; {room} were free")
         problem, checked = await in_thread(
             full.check_received_upload, staged, size, self.max_decompressed_bytes, scratch

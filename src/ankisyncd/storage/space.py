@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from ankisyncd.errors import StorageFault
 
@@ -25,6 +26,66 @@ def require_room(path: Path, needed: int, what: str) -> None:
     free = free_bytes(path)
     if needed > free:
         raise StorageFault(f"{what} needs {needed} bytes; {free} are free under {path}")
+
+
+# The SQLite file header: page size (offset 16), change counter (24), size in pages (28), and
+# the counter value for which that size is valid (92); https://sqlite.org/fileformat.html
+SQLITE_HEADER_BYTES = 100
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def declared_database_size(header: bytes) -> int | None:
+    """The size of the SQLite database whose first 100 bytes are ``header``, as its header
+    records it; None when it is no SQLite header or its size field is not valid."""
+    if len(header) < SQLITE_HEADER_BYTES or not header.startswith(SQLITE_MAGIC):
+        return None
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    if header[24:28] != header[92:96]:  # written by a version that did not keep the size
+        return None
+    return page_size * int.from_bytes(header[28:32], "big")
+
+
+class RoomWriter:
+    """Writes a decoded full upload into ``fh`` while it fits in ``room`` bytes.
+
+    The first bytes are held back until the SQLite header is complete: when the size it
+    records is more than ``room``, nothing at all is written (``refused``). Otherwise writing
+    stops at the first piece that would pass ``room`` (``overflowed``); the caller reads the
+    rest of the body so that the client gets its answer.
+    """
+
+    def __init__(self, fh: BinaryIO, room: int) -> None:
+        self.fh, self.room = fh, room
+        self.head: bytes | None = b""  # None once the header has been looked at
+        self.declared: int | None = None
+        self.written = 0
+        self.refused = self.overflowed = False
+
+    def write(self, data: bytes) -> None:
+        """Take the next decoded piece (called in a worker thread)."""
+        if self.refused or self.overflowed:
+            return
+        if self.head is not None:
+            self.head += data
+            if len(self.head) < SQLITE_HEADER_BYTES:
+                return
+            data, self.head = self.head, None
+            self.declared = declared_database_size(data[:SQLITE_HEADER_BYTES])
+            if self.declared is not None and self.declared > self.room:
+                self.refused = True
+                return
+        if self.written + len(data) > self.room:
+            self.overflowed = True
+            return
+        self.fh.write(data)
+        self.written += len(data)
+
+    def close(self) -> None:
+        """Write a body shorter than a header, so that the upload's check names the problem."""
+        head, self.head = self.head, None
+        if head:
+            self.write(head)
 
 
 class SpaceWatch:
