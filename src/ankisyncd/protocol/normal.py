@@ -6,20 +6,17 @@ Legacy notetype, deck and deck-config objects stay JSON objects here; the engine
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.protocol.limits import BODY_LIMITS
 from ankisyncd.protocol.methods import SyncMethod
-from ankisyncd.protocol.wirejson import I32, I64, encode_json, parse_json
+from ankisyncd.protocol.rows import U32, CardRow, NoteRow, RevlogRow, check_chunk, decode_chunk
+from ankisyncd.protocol.wirejson import I32, I64, count_is_within, encode_json, parse_json
 from ankisyncd.protocol.wirejson import expect_int as _int
 from ankisyncd.protocol.wirejson import expect_list as _list
 from ankisyncd.protocol.wirejson import expect_object as _obj
 from ankisyncd.protocol.wirejson import expect_str as _str
-
-U32 = (0, (1 << 32) - 1)
-U16 = (0, 65535)
-U8 = (0, 255)
 
 
 def _body(body: bytes, method: SyncMethod) -> dict[str, Any]:
@@ -119,102 +116,6 @@ class UnchunkedChanges:
         return encode_json(out)
 
 
-RevlogRow = tuple[int, int, int, int, int, int, int, int, int]
-CardRow = tuple[
-    int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, int, str
-]
-NoteRow = tuple[int, str, int, int, int, str, str]  # id guid mid mod usn tags flds
-
-
-# Integer columns of a row: lower bound, upper bound, name, and whether a float is truncated.
-_Column = tuple[int, int, str, bool]
-_REVLOG_COLUMNS: tuple[_Column, ...] = (
-    (*I64, "revlog id", False),
-    (*I64, "revlog cid", False),
-    (*I32, "revlog usn", False),
-    (*U8, "revlog ease", False),
-    (*I32, "revlog ivl", True),
-    (*I32, "revlog lastIvl", True),
-    (*I64, "revlog factor", True),
-    (*I64, "revlog time", True),
-)
-_CARD_COLUMNS: tuple[_Column, ...] = (
-    (*I64, "card id", False),
-    (*I64, "card nid", False),
-    (*I64, "card did", False),
-    (*U16, "card ord", False),
-    (*I64, "card mod", True),
-    (*I32, "card usn", False),
-    (0, 3, "card type", False),
-    (-3, 4, "card queue", False),
-    (*I32, "card due", True),
-    (*I64, "card ivl", True),
-    (*U16, "card factor", False),
-    (*U32, "card reps", False),
-    (*U32, "card lapses", False),
-    (*U32, "card left", False),
-    (*I32, "card odue", True),
-    (*I64, "card odid", False),
-    (*U8, "card flags", False),
-)
-
-
-def _ints(row: list[Any], columns: tuple[_Column, ...]) -> list[int]:
-    """Check a row's integer columns; the usual case, an int in range, is one comparison."""
-    out = []
-    for value, (low, high, what, floats) in zip(row, columns, strict=False):
-        if type(value) is not int or not low <= value <= high:
-            value = _int(value, (low, high), what, floats=floats)
-        out.append(value)
-    return out
-
-
-def _revlog(value: Any) -> RevlogRow:
-    row = _list(value, "revlog row")
-    if len(row) not in (8, 9):
-        raise BadRequest("invalid json: revlog row must have 9 elements")
-    kind = row[8] if len(row) == 9 else 0
-    if isinstance(kind, bool) or not isinstance(kind, int) or not 0 <= kind <= 5:
-        kind = 0
-    rid, cid, usn, ease, ivl, last_ivl, factor, taken = _ints(row, _REVLOG_COLUMNS)
-    return (
-        rid,
-        cid,
-        usn,
-        ease,
-        ivl,
-        last_ivl,
-        max(0, factor) & 0xFFFF_FFFF,
-        max(0, taken) & 0xFFFF_FFFF,
-        kind,
-    )
-
-
-def _card(value: Any) -> CardRow:
-    row = _list(value, "card row")
-    if len(row) != 18:
-        raise BadRequest("invalid json: card row must have 18 elements")
-    c = _ints(row, _CARD_COLUMNS)
-    ivl = max(0, c[9]) & 0xFFFF_FFFF
-    return cast(CardRow, (*c[:9], ivl, *c[10:], _str(row[17], "card data")))
-
-
-def _note(value: Any) -> NoteRow:
-    row = _list(value, "note row")
-    if len(row) != 11:
-        raise BadRequest("invalid json: note row must have 11 elements")
-    _int(row[9], U32, "note flags")
-    return (
-        _int(row[0], I64, "note id"),
-        _str(row[1], "note guid"),
-        _int(row[2], I64, "note mid"),
-        _int(row[3], I64, "note mod"),
-        _int(row[4], I32, "note usn"),
-        _str(row[5], "note tags"),
-        _str(row[6], "note flds"),
-    )
-
-
 @dataclass
 class Chunk:
     done: bool
@@ -224,16 +125,7 @@ class Chunk:
 
     @classmethod
     def from_json(cls, value: Any) -> Chunk:
-        obj = _obj(value, "chunk")
-        done = obj.get("done", False)
-        if not isinstance(done, bool):
-            raise BadRequest("invalid json: done must be a bool")
-        return cls(
-            done,
-            [_revlog(r) for r in _list(obj.get("revlog", []), "revlog")],
-            [_card(r) for r in _list(obj.get("cards", []), "cards")],
-            [_note(r) for r in _list(obj.get("notes", []), "notes")],
-        )
+        return cls(*check_chunk(value))
 
     def to_wire(self) -> bytes:
         out: dict[str, Any] = {"done": self.done}
@@ -248,6 +140,11 @@ class Chunk:
 
 
 def parse_apply_chunk(body: bytes) -> Chunk:
+    """The chunk, decoded in one pass when its rows need no conversion (protocol/rows.py)."""
+    if count_is_within(body, BODY_LIMITS[SyncMethod.APPLY_CHUNK].values):
+        rows = decode_chunk(body)
+        if rows is not None:
+            return Chunk(*rows)
     return Chunk.from_json(_body(body, SyncMethod.APPLY_CHUNK).get("chunk"))
 
 
