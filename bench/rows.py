@@ -97,10 +97,12 @@ def main() -> None:
             session.rollback()
 
         # What a client that last synced before these rows changed is sent back (usn - 0).
-        con.execute("update notes set usn = ? where id in (select id from notes limit ?)",
-                    (usn, args.notes))
-        con.execute("update cards set usn = ? where id in (select id from cards limit ?)",
-                    (usn, args.cards))
+        con.execute(
+            "update notes set usn = ? where id in (select id from notes limit ?)", (usn, args.notes)
+        )
+        con.execute(
+            "update cards set usn = ? where id in (select id from cards limit ?)", (usn, args.cards)
+        )
 
         def send() -> None:
             session = SyncSession.begin(con, "bench", usn, False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from ankisyncd.protocol.normal import Chunk, NoteRow
+from ankisyncd.protocol.normal import Chunk
+from ankisyncd.protocol.rows import NoteRow
 from ankisyncd.storage.legacy import schemas
 from ankisyncd.storage.legacy.proto import decode
 from ankisyncd.sync.changes import ApplyError
