@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Protocol
 
 log = logging.getLogger("ankisyncd.sync")
@@ -30,6 +30,10 @@ class Moved:
     graves: int = 0
     other: int = 0  # note types, decks, deck options, tags
 
+    def counts(self) -> dict[str, int]:
+        """The fields by name (``dataclasses.asdict`` deep-copies each value: ~10x slower)."""
+        return vars(self).copy()
+
 
 class SyncEvents(Protocol):
     """Called by the server at the end of each step that decides an outcome."""
@@ -52,8 +56,8 @@ class LogEvents:
     def sync_ended(self, user: str, outcome: str, up: Moved, down: Moved) -> None:
         if outcome == "no_changes":
             return
-        moved = {f"{k}_up": v for k, v in asdict(up).items()}
-        moved |= {f"{k}_down": v for k, v in asdict(down).items()}
+        moved = {f"{k}_up": v for k, v in up.counts().items()}
+        moved |= {f"{k}_down": v for k, v in down.counts().items()}
         _event("sync", user=user, outcome=outcome, **moved)
 
     def full_sync(self, user: str, direction: str, size: int) -> None:

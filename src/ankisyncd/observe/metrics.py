@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -77,18 +76,34 @@ class Metrics(LogEvents):
             self.logins.labels(result)
         for direction in ("up", "down"):
             self.media_files.labels(direction)
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._byte_children: dict[tuple[Counter, str], Counter] = {}
         self.collector = _StateCollector(state)
         r.register(self.collector)
 
     def request(
         self, endpoint: str, method: str, status: int, seconds: float, received: int, sent: int
     ) -> None:
-        self.requests.labels(endpoint, method, str(status)).inc()
-        self.duration.labels(endpoint).observe(seconds)
+        # A label lookup takes a lock and builds a key each time: the children are kept.
+        children = self._children.get((endpoint, method, status))
+        if children is None:
+            children = self._children[endpoint, method, status] = (
+                self.requests.labels(endpoint, method, str(status)),
+                self.duration.labels(endpoint),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
         if received:
-            self.received.labels(endpoint).inc(received)
+            self._bytes(self.received, endpoint).inc(received)
         if sent:
-            self.sent.labels(endpoint).inc(sent)
+            self._bytes(self.sent, endpoint).inc(sent)
+
+    def _bytes(self, counter: Counter, endpoint: str) -> Counter:
+        """``counter``'s child for ``endpoint``, made (and shown) at its first bytes."""
+        child = self._byte_children.get((counter, endpoint))
+        if child is None:
+            child = self._byte_children[counter, endpoint] = counter.labels(endpoint)
+        return child
 
     def login(self, ok: bool) -> None:
         self.logins.labels("ok" if ok else "failed").inc()
@@ -96,7 +111,7 @@ class Metrics(LogEvents):
     def sync_ended(self, user: str, outcome: str, up: Moved, down: Moved) -> None:
         self.syncs.labels(outcome).inc()
         for direction, moved in (("up", up), ("down", down)):
-            for kind, count in asdict(moved).items():
+            for kind, count in moved.counts().items():
                 if count:
                     self.rows.labels(kind, direction).inc(count)
         super().sync_ended(user, outcome, up, down)

@@ -1,0 +1,176 @@
+"""Server CPU per small request: ``meta`` requests, one at a time on one kept-alive connection.
+
+Each request reaches an idle server, as a real client's do. Variants of our server switch
+pieces of the request path off (by patching them before ``serve``), so their cost shows
+against the full server in the same rotation; the official server runs beside them.
+
+    .venv/bin/python bench/request_cpu.py [--requests 3000] [--rounds 3] [--variants full,bare]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import zstandard
+from harness import PASSWORD, Server, process_cpu_seconds
+
+CLIENT = "anki,26.9.3 (bench),lin:bench"
+PATCHES: dict[str, str | None] = {
+    "full": "",
+    "cli": None,  # `ankisyncd serve` as it is (for another checkout: cli@NAME)
+    # uvicorn's own httptools protocol instead of our guarded subclass
+    "noguard": "serving.guarded_protocol = lambda limits: 'httptools'\n",
+    # no metrics and no request log event
+    "noobserve": "app.Observed = lambda inner, metrics: inner\n",
+    # glibc's adaptive mmap threshold, Python's default switch interval
+    "nomemory": "serving.return_large_blocks = lambda: False\n",
+    "switch5ms": "serving.SWITCH_INTERVAL = 0.005\n",
+}
+LAUNCH = """
+import os, sys
+from ankisyncd.http import app, serving
+{patch}
+from ankisyncd.config import load
+serving.serve(load({{}}, os.environ))
+"""
+
+
+def _post(conn: http.client.HTTPConnection, path: str, key: str, body: bytes) -> bytes:
+    header = json.dumps({"v": 11, "k": key, "c": CLIENT, "s": ""}, separators=(",", ":"))
+    conn.request("POST", path, zstandard.compress(body), {"anki-sync": header})
+    response = conn.getresponse()
+    data = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{path}: {response.status} {data[:100]!r}")
+    return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+
+
+class _SlowServer(Server):
+    """A server started under valgrind: waits up to five minutes for it."""
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(self.url + "health", timeout=5):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"{self.name} did not start")
+
+
+SYSTEM_SHARE: list[float] = []
+
+
+def _user_system(pid: int) -> tuple[int, int]:
+    """User and system CPU clock ticks of ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
+def _callgrind(pid: int, *args: str) -> None:
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
+
+
+def measure(server: Server, requests: int, out: Path | None = None) -> float:
+    """Microseconds of server CPU per ``meta``; with ``out`` (under callgrind), thousands of
+    instructions per ``meta`` (user space only: what the kernel does is not counted)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    login = json.dumps({"u": "user0", "p": PASSWORD}).encode()
+    key = json.loads(_post(conn, "/sync/hostKey", "", login))["key"]
+    meta = json.dumps({"v": 11, "cv": CLIENT}).encode()
+    for _ in range(50):  # warm: caches, the collection's connection
+        _post(conn, "/sync/meta", key, meta)
+    pid = server.proc.pid  # type: ignore[union-attr]
+    if out is not None:
+        _callgrind(pid, "-i", "on")
+        _post(conn, "/sync/meta", key, meta)  # the first instrumented one costs more
+        _callgrind(pid, "-z")
+    before, ticks = process_cpu_seconds(pid), _user_system(pid)
+    for _ in range(requests):
+        _post(conn, "/sync/meta", key, meta)
+    after = process_cpu_seconds(pid)
+    user, system = (b - a for a, b in zip(ticks, _user_system(pid), strict=True))
+    conn.close()
+    if out is None:
+        SYSTEM_SHARE.append(system / max(1, user + system))
+        return (after - before) / requests * 1e6
+    _callgrind(pid, "-d")
+    time.sleep(1)
+    totals = [ln for p in out.parent.glob(out.name + "*") for ln in p.read_text().splitlines()]
+    events = sum(int(ln.split()[1]) for ln in totals if ln.startswith("totals:"))
+    return events / requests / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variants", default="full,official")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions")
+    parser.add_argument("--src", action="append", default=[], help="NAME=checkout: its src/")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="ankisyncd-request-cpu-"))
+    servers: list[Server] = []
+    sources = dict(item.split("=", 1) for item in args.src)
+    for name in args.variants.split(","):
+        if name == "official":
+            command = [sys.executable, "-m", "anki.syncserver"]
+        else:
+            variant, _, base = name.partition("@")
+            patch = PATCHES[variant]
+            if patch is None:
+                code = "from ankisyncd.cli import main; main(['serve'])\n"
+            else:
+                code = LAUNCH.format(patch=patch)
+            if base:
+                code = f"import sys; sys.path.insert(0, {sources[base] + '/src'!r})\n" + code
+            command = [sys.executable, "-c", code]
+        if args.callgrind:
+            out = root / f"callgrind.{name.replace('@', '_')}"
+            command = [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}.%p",
+                *command,
+            ]
+        kind = _SlowServer if args.callgrind else Server
+        servers.append(kind(name.replace("@", "_"), command, root, 1))
+    results: dict[str, list[float]] = {s.name: [] for s in servers}
+    system: dict[str, list[float]] = {s.name: [] for s in servers}
+    for _ in range(args.rounds):
+        for server in servers:
+            server.start()
+            out = None
+            if args.callgrind:
+                out = root / f"callgrind.{server.name}.{server.proc.pid}"  # type: ignore[union-attr]
+            try:
+                results[server.name].append(measure(server, args.requests, out))
+                system[server.name] += SYSTEM_SHARE[-1:]
+            finally:
+                server.stop()
+            time.sleep(0.5)
+    if not args.callgrind:
+        shutil.rmtree(root, ignore_errors=True)
+    for name, values in results.items():
+        shown = " ".join(f"{v:6.0f}" for v in values)
+        unit = "k instructions" if args.callgrind else "us CPU"
+        share = f"  system {statistics.median(system[name]):.0%}" if system[name] else ""
+        print(f"{name:16} median {statistics.median(values):6.0f} {unit}/meta  ({shown}){share}")
+
+
+if __name__ == "__main__":
+    main()
