@@ -138,3 +138,46 @@ def test_connections_beyond_the_cap_get_503(tmp_path: Path) -> None:
             s.close()
     finally:
         server.stop()
+
+
+def _meta_request(hkey: str) -> bytes:
+    body = zstd(json.dumps({"v": 11, "cv": "test"}).encode())
+    return (
+        "POST /sync/meta HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\n"
+        f'anki-sync: {{"v":11,"k":"{hkey}","c":"test","s":""}}\r\n'
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """One whole answer (head and body) from ``sock``."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    head_end = answer.index(b"\r\n\r\n") + 4
+    length = int(answer.split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(answer) < head_end + length:
+        answer += sock.recv(65536)
+    return answer
+
+
+@pytest.mark.parametrize("stall", [HALF_LINE, HEADERS_NO_BODY], ids=str)
+def test_a_next_request_that_stalls_on_a_kept_alive_connection_is_closed(
+    server: ServerProcess, stall: bytes
+) -> None:
+    # The connection's one timer was set for its first request; it must follow the later ones.
+    raw = RawClient(server.url)
+    hkey = raw.login("alice", "pw")
+    raw.close()
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.settimeout(MARGIN)
+    for _ in range(3):  # answered requests, each well before the server's timeouts
+        sock.sendall(_meta_request(hkey))
+        assert _answer(sock).startswith(b"HTTP/1.1 200")
+        time.sleep(TIMEOUT / 4)
+    sock.sendall(stall)
+    sock.setblocking(False)
+    closed = _wait_closed([sock], time.monotonic() + TIMEOUT + MARGIN)
+    assert len(closed) == 1
+    assert closed[0] > TIMEOUT / 2  # by the timer, counted from this request's first byte
+    assert server.alive()

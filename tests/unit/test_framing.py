@@ -142,3 +142,32 @@ def test_header_versions_outside_8_to_11_are_refused(v: int, k: str, c: str, s: 
     else:
         with pytest.raises(BadRequest):
             parse_sync_header(raw)
+
+
+@pytest.mark.parametrize(
+    "left_in", [b"half", b"garbage", b"capped"], ids=["half-frame", "garbage", "capped"]
+)
+def test_a_reused_decoder_starts_afresh_and_keeps_its_window_limit(left_in: bytes) -> None:
+    """Decoders are reused: whatever the last body left in one, the next body decodes alone,
+    and the window limit still holds."""
+    body = json.dumps({"v": 11, "cv": "x" * 300}).encode()
+    first = ZstdBody(100 if left_in == b"capped" else 1 << 20)
+    decoder = first._decoder
+    with contextlib.suppress(BadRequest):
+        if left_in == b"half":
+            first.feed(zstd(body)[:20])
+        elif left_in == b"garbage":
+            first.feed(b"\x28\xb5\x2f\xfd" + bytes(range(200)))
+        else:
+            first.feed(zstd(body))
+            assert first.capped
+    first.release()
+    second = ZstdBody(1 << 20)
+    assert second._decoder is decoder  # the same decoder, reused
+    assert b"".join(second.feed(zstd(body))) == body
+    second.release()
+    assert _read(zstd(body), [5], 1 << 20) == body
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=26)
+    stream = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    with pytest.raises(BadRequest):
+        _read(stream.compress(b"x" * 1000) + stream.flush(), [], 1 << 20)

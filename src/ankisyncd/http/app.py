@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.http.address import AddressSource, printable
+from ankisyncd.http.direct import Direct
 from ankisyncd.http.errors import error_response
 from ankisyncd.http.framing import (
     INLINE_DECODE_BYTES,
@@ -315,7 +316,8 @@ def build_app(
         routes.append(Mount("/admin", app=admin))
     serve_metrics = metrics_endpoint(server.metrics, server.metrics_token)
     routes.append(Route("/metrics", serve_metrics, methods=["GET"]))
-    return Observed(Router(routes=routes, lifespan=_lifespan(server)), server.metrics)
+    router = Router(routes=routes, lifespan=_lifespan(server))
+    return Observed(Direct(sync.handle, media.handle, router), server.metrics)
 
 
 def _lifespan(server: SyncServer) -> Callable[[Router], AbstractAsyncContextManager[None]]:

@@ -90,15 +90,27 @@ class ZstdBody:
         self.capped = False
         self._pending: list[bytes] = []
         self._sink = _Sink(cap, out or self._pending.append)
-        decoder = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW_BYTES)
-        self._writer = decoder.stream_writer(
+        # A new decoder costs ~17 us (its context and buffers), decoding a small body ~1 us:
+        # decoders are reused, each by one body at a time (they are not safe to share).
+        self._decoder: zstandard.ZstdDecompressor | None = _take_decoder()
+        self._writer = self._decoder.stream_writer(
             cast(IO[bytes], self._sink), write_return_read=True, closefd=False
         )
+
+    def release(self) -> None:
+        """Give the decoder back for another body; this one is not fed again."""
+        # Only after a small body: the decoder keeps the pages its output touched.
+        small = self._sink.size <= REUSED_DECODER_BYTES
+        if self._decoder is not None and small and len(_free_decoders) < MAX_FREE_DECODERS:
+            _free_decoders.append(self._decoder)
+        self._decoder = None
 
     def feed(self, data: bytes) -> list[bytes]:
         """Decode one piece of the body; returns the output it produced, in pieces (joining
         them would hold the output twice)."""
         if data and not self.capped:
+            if self._decoder is None:
+                raise RuntimeError("body decoder already released")
             try:
                 self._writer.write(data)
             except _CapReached:
@@ -112,6 +124,19 @@ class ZstdBody:
     def size(self) -> int:
         """Bytes decoded so far."""
         return self._sink.size
+
+
+# Free decoders: taking one and giving it back are single list operations, atomic in CPython.
+_free_decoders: list[zstandard.ZstdDecompressor] = []
+MAX_FREE_DECODERS = 8
+REUSED_DECODER_BYTES = 256 * 1024
+
+
+def _take_decoder() -> zstandard.ZstdDecompressor:
+    try:
+        return _free_decoders.pop()
+    except IndexError:
+        return zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW_BYTES)
 
 
 _per_thread = threading.local()  # a compressor is not safe to share between threads
@@ -191,56 +216,64 @@ def v11_request(header: SyncHeader, chunks: AsyncIterator[bytes]) -> Incoming:
 
     async def open_body(cap: int) -> AsyncIterator[bytes]:
         body, raw, most = ZstdBody(cap), 0, raw_limit(cap)
-        inline = cap <= INLINE_DECODE_BYTES
-        batch: list[bytes] = []
-        batched = 0
-        async for data in chunks:
-            raw += len(data)
-            if raw > most:  # padding (skippable frames) or a drain without end
-                raise BodyTooLarge("request body exceeds the size limit")
-            if body.capped:
-                continue  # read the rest, up to ``most``, so the client still gets its answer
-            if inline:
-                out = body.feed(data)
-            else:
-                batch.append(data)
-                batched += len(data)
-                if batched < DECODE_BATCH_BYTES:
-                    continue
-                out = await anyio.to_thread.run_sync(body.feed, b"".join(batch))
-                batch.clear()
-                batched = 0
-            for piece in out:
-                yield piece
-        if batch and not body.capped:
-            rest = b"".join(batch)
-            # A small body (all of most requests) is decoded here: a thread hop would cost
-            # more CPU than its decoding.
-            small = raw <= INLINE_RAW_BYTES
-            pieces = body.feed(rest) if small else await anyio.to_thread.run_sync(body.feed, rest)
-            for piece in pieces:
-                yield piece
+        try:
+            inline = cap <= INLINE_DECODE_BYTES
+            batch: list[bytes] = []
+            batched = 0
+            async for data in chunks:
+                raw += len(data)
+                if raw > most:  # padding (skippable frames) or a drain without end
+                    raise BodyTooLarge("request body exceeds the size limit")
+                if body.capped:
+                    continue  # read the rest, up to ``most``, so the client still gets its answer
+                if inline:
+                    out = body.feed(data)
+                else:
+                    batch.append(data)
+                    batched += len(data)
+                    if batched < DECODE_BATCH_BYTES:
+                        continue
+                    out = await anyio.to_thread.run_sync(body.feed, b"".join(batch))
+                    batch.clear()
+                    batched = 0
+                for piece in out:
+                    yield piece
+            if batch and not body.capped:
+                rest = b"".join(batch)
+                # A small body (all of most requests) is decoded here: a thread hop would cost
+                # more CPU than its decoding.
+                small = raw <= INLINE_RAW_BYTES
+                pieces = (
+                    body.feed(rest) if small else await anyio.to_thread.run_sync(body.feed, rest)
+                )
+                for piece in pieces:
+                    yield piece
+        finally:
+            body.release()
 
     async def copy_body(write: Callable[[bytes], object], cap: int) -> int:
         # Output goes to ``write`` as the decoder produces it (128 KiB at a time), in the
         # worker thread: a body that decodes to much more than it weighs is never held whole.
         body, raw, most = ZstdBody(cap, write), 0, raw_limit(cap)
-        batch: list[bytes] = []
-        batched = 0
-        async for data in chunks:
-            raw += len(data)
-            if raw > most:
-                raise BodyTooLarge("request body exceeds the size limit")
-            if body.capped:
-                continue  # read the rest, up to ``most``, so the client still gets its answer
-            batch.append(data)
-            batched += len(data)
-            if batched >= DECODE_BATCH_BYTES:
+        try:
+            batch: list[bytes] = []
+            batched = 0
+            async for data in chunks:
+                raw += len(data)
+                if raw > most:
+                    raise BodyTooLarge("request body exceeds the size limit")
+                if body.capped:
+                    continue  # read the rest, up to ``most``, so the client still gets its answer
+                batch.append(data)
+                batched += len(data)
+                if batched >= DECODE_BATCH_BYTES:
+                    await anyio.to_thread.run_sync(body.feed, b"".join(batch))
+                    batch, batched = [], 0
+            if batch and not body.capped:
                 await anyio.to_thread.run_sync(body.feed, b"".join(batch))
-                batch, batched = [], 0
-        if batch and not body.capped:
-            await anyio.to_thread.run_sync(body.feed, b"".join(batch))
-        return body.size
+            return body.size
+        finally:
+            body.release()
 
     return Incoming(
         header.version,
