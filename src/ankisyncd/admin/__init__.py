@@ -1,4 +1,4 @@
-"""The admin web pages: a second front end beside ``cli.py``, calling the same functions.
+"""The admin web pages: a second front end beside ``cli``, calling the same functions.
 
 Off unless an admin password hash is configured; ``http.serve`` mounts it at ``/admin``.
 """

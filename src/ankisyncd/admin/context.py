@@ -1,6 +1,6 @@
 """What every admin page shares: the server, the templates, the sessions, the action log.
 
-User, device and snapshot logic is not here: pages call the functions ``cli.py`` calls.
+User, device and snapshot logic is not here: pages call the functions the ``cli`` commands call.
 """
 
 from __future__ import annotations
