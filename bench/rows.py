@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--cards", type=int, default=5000)
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--src", type=Path, help="a checkout whose src/ is imported")
+    parser.add_argument("--steps", default="parse,apply,send", help="which steps to run")
     args = parser.parse_args()
     if args.src:
         sys.path.insert(0, str(args.src.resolve() / "src"))
@@ -113,7 +114,9 @@ def main() -> None:
                     break
             session.rollback()
 
-        for name, step in (("parse", parse), ("apply", apply), ("send", send)):
+        steps = {"parse": parse, "apply": apply, "send": send}
+        for name in args.steps.split(","):
+            step = steps[name]
             step()  # warm caches
             cpu = _median_cpu(args.reps, step)
             print(f"{name:6} {cpu * 1000:8.1f} ms  {cpu / rows * 1e6:6.2f} us/row")

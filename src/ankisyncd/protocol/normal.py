@@ -12,7 +12,14 @@ from ankisyncd.errors import BadRequest
 from ankisyncd.protocol.limits import BODY_LIMITS
 from ankisyncd.protocol.methods import SyncMethod
 from ankisyncd.protocol.rows import U32, CardRow, NoteRow, RevlogRow, check_chunk, decode_chunk
-from ankisyncd.protocol.wirejson import I32, I64, count_is_within, encode_json, parse_json
+from ankisyncd.protocol.wirejson import (
+    I32,
+    I64,
+    count_is_within,
+    encode_json,
+    encode_rows,
+    parse_json,
+)
 from ankisyncd.protocol.wirejson import expect_int as _int
 from ankisyncd.protocol.wirejson import expect_list as _list
 from ankisyncd.protocol.wirejson import expect_object as _obj
@@ -136,7 +143,7 @@ class Chunk:
         if self.notes:
             # The receiver works out sfld and csum itself; they must be strings on the wire.
             out["notes"] = [[*n, "", "", 0, ""] for n in self.notes]
-        return encode_json(out)
+        return encode_rows(out)
 
 
 def parse_apply_chunk(body: bytes) -> Chunk:
