@@ -1,0 +1,67 @@
+"""applyChunk on a real collection: inserts, updates with and without their indexed columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ankisyncd.protocol.normal import Chunk
+from ankisyncd.storage.collection import ensure_collection
+from ankisyncd.storage.sqlite import connect
+from ankisyncd.sync.chunks import apply_chunk
+from ankisyncd.sync.notes import field_checksum
+from ankisyncd.sync.session import SyncSession
+
+NID, CID1, CID2, RID = 1_700_000_000_001, 1_700_000_000_002, 1_700_000_000_003, 1_700_000_000_004
+CARD_COLUMNS = "id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left,"
+CARD_COLUMNS += " odue, odid, flags, data"
+
+
+def _card(cid: int, did: int, mod: int, due: int, odid: int = 0) -> tuple[object, ...]:
+    return (cid, NID, did, 0, mod, -1, 2, 2, due, 3, 2500, 4, 0, 0, 0, odid, 0, "{}")
+
+
+def test_rows_are_inserted_then_updated_whichever_columns_changed(tmp_path: Path) -> None:
+    path = tmp_path / "collection.anki2"
+    ensure_collection(path)
+    con = connect(path)
+    con.execute("update col set usn = 7")
+    (basic, two_sided) = (
+        con.execute("select id from notetypes where name = ?", (name,)).fetchone()[0]
+        for name in ("Basic", "Basic (and reversed card)")
+    )
+    session = SyncSession.begin(con, "skey", 0, False)
+    note = (NID, "guid", basic, 100, -1, " t ", "<b>front</b>\x1fback")
+    apply_chunk(session, Chunk(False, [], [_card(CID1, 1, 100, 5), _card(CID2, 1, 100, 5)], [note]))
+    # Card 1 moves to a filtered deck (did and odid change), card 2 is only rescheduled; the
+    # note changes notetype (same field count) and its first field.
+    moved, rescheduled = _card(CID1, 9, 200, 6, odid=1), _card(CID2, 1, 200, 8)
+    note = (NID, "guid2", two_sided, 200, -1, "", "changed &amp; more\x1fback")
+    revlog = (RID, CID2, -1, 3, 10, 5, 2500, 6000, 1)
+    apply_chunk(session, Chunk(True, [revlog], [moved, rescheduled], [note]))
+    con.execute("commit")
+
+    cards = con.execute(f"select {CARD_COLUMNS} from cards order by id").fetchall()
+    assert cards == [(*c[:5], 7, *c[6:]) for c in (moved, rescheduled)]
+    notes = con.execute("select * from notes").fetchall()
+    sort_field = "changed & more"
+    assert notes == [
+        (
+            NID,
+            "guid2",
+            two_sided,
+            200,
+            7,
+            "",
+            note[6],
+            sort_field,
+            field_checksum(sort_field),
+            0,
+            "",
+        )
+    ]
+    assert con.execute("select * from revlog").fetchall() == [(*revlog[:2], 7, *revlog[3:])]
+    # The indexes agree with the rows (a left-out column would leave stale entries).
+    assert con.execute("pragma integrity_check").fetchone() == ("ok",)
+    assert con.execute("select id from cards where did = 9 and odid = 1").fetchall() == [(CID1,)]
+    assert con.execute("select id from notes where mid = ?", (two_sided,)).fetchall() == [(NID,)]
+    con.close()
