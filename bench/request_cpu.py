@@ -36,6 +36,24 @@ PATCHES: dict[str, str | None] = {
     "nomemory": "serving.return_large_blocks = lambda: False\n",
     "switch5ms": "serving.SWITCH_INTERVAL = 0.005\n",
 }
+# The floor: uvicorn (httptools, uvloop) and an ASGI function that reads the body and answers
+# a fixed zstd body, nothing else.
+BARE = """
+import os, uvicorn, zstandard
+ANSWER = zstandard.compress(b'{"key":"k","usn":0}')
+HEAD = {"type": "http.response.start", "status": 200,
+        "headers": [(b"content-length", str(len(ANSWER)).encode())]}
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send(HEAD)
+    await send({"type": "http.response.body", "body": ANSWER})
+uvicorn.run(app, host="127.0.0.1", port=int(os.environ["SYNC_PORT"]), log_level="warning",
+            http="httptools", loop="uvloop", lifespan="off")
+"""
 LAUNCH = """
 import os, sys
 from ankisyncd.http import app, serving
@@ -84,7 +102,7 @@ def _callgrind(pid: int, *args: str) -> None:
     subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
 
 
-def measure(server: Server, requests: int, out: Path | None = None) -> float:
+def measure(server: Server, requests: int, out: Path | None = None, gap: float = 0.0) -> float:
     """Microseconds of server CPU per ``meta``; with ``out`` (under callgrind), thousands of
     instructions per ``meta`` (user space only: what the kernel does is not counted)."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port)
@@ -101,6 +119,8 @@ def measure(server: Server, requests: int, out: Path | None = None) -> float:
     before, ticks = process_cpu_seconds(pid), _user_system(pid)
     for _ in range(requests):
         _post(conn, "/sync/meta", key, meta)
+        if gap:
+            time.sleep(gap)  # a client's own work between requests: the server idles
     after = process_cpu_seconds(pid)
     user, system = (b - a for a, b in zip(ticks, _user_system(pid), strict=True))
     conn.close()
@@ -119,6 +139,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variants", default="full,official")
+    parser.add_argument("--gap", type=float, default=0.0, help="seconds between requests")
     parser.add_argument("--callgrind", action="store_true", help="count instructions")
     parser.add_argument("--src", action="append", default=[], help="NAME=checkout: its src/")
     args = parser.parse_args()
@@ -128,6 +149,8 @@ def main() -> None:
     for name in args.variants.split(","):
         if name == "official":
             command = [sys.executable, "-m", "anki.syncserver"]
+        elif name == "bare":
+            command = [sys.executable, "-c", BARE]
         else:
             variant, _, base = name.partition("@")
             patch = PATCHES[variant]
@@ -158,7 +181,7 @@ def main() -> None:
             if args.callgrind:
                 out = root / f"callgrind.{server.name}.{server.proc.pid}"  # type: ignore[union-attr]
             try:
-                results[server.name].append(measure(server, args.requests, out))
+                results[server.name].append(measure(server, args.requests, out, args.gap))
                 system[server.name] += SYSTEM_SHARE[-1:]
             finally:
                 server.stop()

@@ -113,8 +113,11 @@ def test_a_capped_body_is_drained_only_so_far() -> None:
         asyncio.run(drain())
 
 
-def test_response_frames_decode_with_a_one_shot_decoder() -> None:
-    assert zstandard.ZstdDecompressor().decompress(compress(b"hello")) == b"hello"
+@pytest.mark.parametrize("size", [5, 1024, 1025, 100_000])
+def test_response_frames_decode_with_a_one_shot_decoder(size: int) -> None:
+    """Small answers use a faster level than large ones; both are ordinary frames."""
+    body = (b'{"usn":12,"mod":1764460000000}' * (size // 30 + 1))[:size]
+    assert zstandard.ZstdDecompressor().decompress(compress(body)) == body
 
 
 def test_header_with_all_four_keys_parses() -> None:
@@ -171,3 +174,50 @@ def test_a_reused_decoder_starts_afresh_and_keeps_its_window_limit(left_in: byte
     stream = zstandard.ZstdCompressor(compression_params=params).compressobj()
     with pytest.raises(BadRequest):
         _read(stream.compress(b"x" * 1000) + stream.flush(), [], 1 << 20)
+
+
+def _header_before_msgspec(raw: str) -> tuple[int, str, str, str] | None:
+    """The header check as it was written with ``json.loads`` (None: refused)."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    version, key, client, session = obj.get("v"), obj.get("k"), obj.get("c"), obj.get("s")
+    if isinstance(version, bool) or not isinstance(version, int) or not 8 <= version <= 11:
+        return None
+    if not (isinstance(key, str) and isinstance(client, str) and isinstance(session, str)):
+        return None
+    return version, key, client, session
+
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8)
+) | st.sampled_from([8, 9, 10, 11, 11.0])
+_headers = st.dictionaries(
+    st.sampled_from(["v", "k", "c", "s", "x"]), _scalars | st.lists(_scalars, max_size=2)
+).map(json.dumps)
+
+
+@given(_headers | st.text(max_size=60))
+@example('{"v":11,"k":"a","k":"b","c":"","s":""}')  # a repeated key: the last one counts
+@example('{"v":11,"k":"","c":"","s":"","extra":[1,{"a":null}]}')
+@example('{"v":1e1,"k":"","c":"","s":""}')
+@example('[11,"","",""]')
+def test_the_header_is_accepted_and_refused_as_before(raw: str) -> None:
+    """The msgspec decoder accepts exactly what the json.loads checks did, with the same
+    values. One difference: JSON escapes of lone surrogates (``"\\ud800"``), which json.loads
+    accepted and the client can never send, are refused."""
+    before = _header_before_msgspec(raw)
+    if before is not None and any(
+        0xD800 <= ord(ch) <= 0xDFFF for field in before[1:] for ch in field
+    ):
+        return
+    try:
+        header = parse_sync_header(raw)
+    except BadRequest:
+        assert before is None
+        return
+    after = (header.version, header.host_key, header.client_version, header.session_key)
+    assert after == before

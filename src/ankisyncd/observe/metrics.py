@@ -70,8 +70,7 @@ class Metrics(LogEvents):
             "ankisyncd_media_files", "media files moved, by direction", ["direction"], registry=r
         )
         self.logins = Counter("ankisyncd_logins", "logins by result", ["result"], registry=r)
-        for outcome in OUTCOMES:
-            self.syncs.labels(outcome)
+        self._outcomes = {outcome: self.syncs.labels(outcome) for outcome in OUTCOMES}
         for result in ("ok", "failed"):
             self.logins.labels(result)
         for direction in ("up", "down"):
@@ -109,7 +108,7 @@ class Metrics(LogEvents):
         self.logins.labels("ok" if ok else "failed").inc()
 
     def sync_ended(self, user: str, outcome: str, up: Moved, down: Moved) -> None:
-        self.syncs.labels(outcome).inc()
+        (self._outcomes.get(outcome) or self.syncs.labels(outcome)).inc()
         for direction, moved in (("up", up), ("down", down)):
             for kind, count in moved.counts().items():
                 if count:
