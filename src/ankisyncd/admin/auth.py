@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ankisyncd.admin.context import Admin, address, log, read_form
+from ankisyncd.admin.context import Admin, log, read_form
 from ankisyncd.admin.sessions import COOKIE
 from ankisyncd.errors import LoginThrottled
 from ankisyncd.users.hashing import verify_password
@@ -51,27 +51,28 @@ def _login_form(admin: Admin, request: Request, error: str | None, status: int) 
 
 async def login(admin: Admin, request: Request) -> Response:
     form = await read_form(request)
+    where = admin.address(request)
     expected = request.cookies.get(LOGIN_COOKIE, "")
     given = form.get("csrf", "")
     if not expected or not secrets.compare_digest(expected.encode(), given.encode()):
-        log.info("admin at %s: login refused: missing or wrong form token", address(request))
+        log.info("admin at %s: login refused: missing or wrong form token", where)
         return _login_form(admin, request, "The form expired. Please try again.", 403)
     phc, password = str(admin.settings.admin_password_hash), form.get("password", "")
     try:
         ok = await admin.server.checked_login(
-            address(request), THROTTLE_NAME, lambda: verify_password(phc, password) or None
+            where, THROTTLE_NAME, lambda: verify_password(phc, password) or None
         )
     except LoginThrottled as exc:
-        log.info("admin at %s: login refused: throttled", address(request))
+        log.info("admin at %s: login refused: throttled", where)
         error = f"Too many failed logins. Try again in {exc.retry_after} seconds."
         response = _login_form(admin, request, error, 429)
         response.headers["retry-after"] = str(exc.retry_after)
         return response
     if not ok:
-        log.info("admin at %s: login failed: wrong password", address(request))
+        log.info("admin at %s: login failed: wrong password", where)
         return _login_form(admin, request, "Wrong password.", 403)
-    token, _ = admin.sessions.create(address(request))
-    log.info("admin at %s: logged in", address(request))
+    token, _ = admin.sessions.create(where)
+    log.info("admin at %s: logged in", where)
     response = admin.redirect(request, "/users")
     _cookie(admin, request, response, COOKIE, token)
     response.delete_cookie(LOGIN_COOKIE, path=request.scope.get("root_path", "") + "/")
@@ -80,7 +81,7 @@ async def login(admin: Admin, request: Request) -> Response:
 
 async def logout(admin: Admin, request: Request) -> Response:
     admin.sessions.end(request.cookies.get(COOKIE))
-    log.info("admin at %s: logged out", address(request))
+    log.info("admin at %s: logged out", admin.address(request))
     response = admin.redirect(request, "/login")
     response.delete_cookie(COOKIE, path=request.scope.get("root_path", "") + "/")
     return response
@@ -99,7 +100,9 @@ def guarded(admin: Admin, page: Page) -> Callable[[Request], Awaitable[Response]
             form = await read_form(request)
             if not session.csrf_ok(form.get("csrf")):
                 log.info(
-                    "admin at %s: %s refused: bad CSRF token", address(request), request.url.path
+                    "admin at %s: %s refused: bad CSRF token",
+                    admin.address(request),
+                    request.url.path,
                 )
                 return Response("bad CSRF token", status_code=403, media_type="text/plain")
             request.scope["admin_form"] = form

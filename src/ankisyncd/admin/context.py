@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 
 from ankisyncd.admin.sessions import Session, Sessions
 from ankisyncd.config import Settings
+from ankisyncd.http.address import AddressSource
 from ankisyncd.server import SyncServer
 
 log = logging.getLogger("ankisyncd.admin")
@@ -67,6 +68,7 @@ class Admin:
     server: SyncServer
     sessions: Sessions
     templates: Jinja2Templates
+    addresses: AddressSource
 
     @classmethod
     def build(cls, settings: Settings, server: SyncServer) -> Admin:
@@ -76,7 +78,8 @@ class Admin:
         templates.env.filters["client"] = client
         templates.env.globals["quote"] = lambda name: quote(name, safe="")
         templates.env.globals["reasons"] = SNAPSHOT_REASONS
-        return cls(settings, server, Sessions(settings.admin_session_minutes * 60), templates)
+        sessions = Sessions(settings.admin_session_minutes * 60)
+        return cls(settings, server, sessions, templates, AddressSource.from_settings(settings))
 
     def render(
         self, request: Request, template: str, status: int = 200, **context: Any
@@ -97,18 +100,19 @@ class Admin:
 
     def done(self, request: Request, message: str, path: str) -> Response:
         """Log an action with the admin's address, show ``message`` on the next page."""
-        log.info("admin at %s: %s", address(request), message)
+        log.info("admin at %s: %s", self.address(request), message)
         session: Session = request.scope["admin_session"]
         session.flash = message
         return self.redirect(request, path)
 
+    def address(self, request: Request) -> str:
+        """The client's address, resolved as for sync requests (``ip_header``, ``trusted_proxies``):
+        what the action log names and the login throttle counts against."""
+        return self.addresses.client_address(request)
+
     async def in_thread(self, func: Callable[..., T], *args: Any) -> T:
         """SQLite and password hashing never run on the event loop."""
         return await anyio.to_thread.run_sync(func, *args)
-
-
-def address(request: Request) -> str:
-    return request.client.host if request.client else "-"
 
 
 async def read_form(request: Request) -> dict[str, str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from ankisyncd.config import IpNetwork
+from ankisyncd.config import IpNetwork, Settings
 
 # The official server's SYNC_IP_HEADER values (the axum-client-ip sources it accepts), and how
 # each one's header names the client. "ConnectInfo", the default, uses the connection's peer.
@@ -47,6 +47,11 @@ class AddressSource:
 
     header: str = CONNECT_INFO
     trusted: Sequence[IpNetwork] = ()  # peers whose header is believed; empty: any peer
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AddressSource:
+        """The source ``ip_header`` and ``trusted_proxies`` name: for sync and admin requests."""
+        return cls(settings.ip_header, settings.trusted_proxies)
 
     def client_address(self, conn: HTTPConnection) -> str:
         """The client's IP address as text; the peer's when no trusted header names one."""

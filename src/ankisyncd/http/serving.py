@@ -61,7 +61,7 @@ def serve(settings: Settings, admin: AdminFactory | None = None) -> None:
     sync_app = partial(
         build_app,
         server,
-        addresses=AddressSource(settings.ip_header, settings.trusted_proxies),
+        addresses=AddressSource.from_settings(settings),
         json_bytes=settings.max_json_megs << 20,
     )
     admin_app = None
