@@ -11,15 +11,15 @@ import pytest
 
 from ankisyncd.users.hashing import hash_password
 from tests.integration.test_admin_security import form_token
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, serving
 
 ADMIN_PASSWORD = "admin secret"
 # Documentation addresses (RFC 5737): what a proxy in front of the server would pass on.
 OFFICE, GUESSER, OTHER = "203.0.113.7", "198.51.100.1", "198.51.100.2"
 
 
-def _serve(tmp: Path, trusted: str) -> ServerProcess:
-    env = {
+def _env(trusted: str) -> dict[str, str]:
+    return {
         "ANKISYNCD_ADMIN_PASSWORD_HASH": hash_password(ADMIN_PASSWORD),
         "ANKISYNCD_IP_HEADER": "XRealIp",
         "ANKISYNCD_TRUSTED_PROXIES": trusted,
@@ -27,27 +27,20 @@ def _serve(tmp: Path, trusted: str) -> ServerProcess:
         "ANKISYNCD_LOGIN_FAILURES_PER_ADDRESS": "2",
         "ANKISYNCD_LOGIN_FAILURES_PER_USER": "0",
     }
-    return ServerProcess(tmp / "data", env).start()
 
 
 @pytest.fixture
 def behind_proxy(tmp_path: Path) -> Iterator[ServerProcess]:
     """The server trusts the loopback peer's X-Real-IP, as behind a proxy on the same host."""
-    server = _serve(tmp_path, "127.0.0.0/8")
-    try:
+    with serving(tmp_path / "data", _env("127.0.0.0/8")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def untrusted_peer(tmp_path: Path) -> Iterator[ServerProcess]:
     """The server trusts only another network's proxies: the loopback peer's header is ignored."""
-    server = _serve(tmp_path, "10.0.0.0/8")
-    try:
+    with serving(tmp_path / "data", _env("10.0.0.0/8")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _log_in(server: ServerProcess, client_ip: str, password: str) -> httpx.Response:
