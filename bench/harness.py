@@ -35,6 +35,8 @@ def free_port() -> int:
 class Server:
     """One server process; both get the same SYNC_* environment (ours reads it too)."""
 
+    start_seconds = 30.0  # how long start() waits for the server to answer
+
     def __init__(self, name: str, command: list[str], root: Path, users: int) -> None:
         self.name, self.command = name, command
         self.base = root / name
@@ -60,9 +62,10 @@ class Server:
         self.proc = subprocess.Popen(
             self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        for _ in range(400):
+        deadline = time.monotonic() + self.start_seconds
+        while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(self.url + "health", timeout=1):
+                with urllib.request.urlopen(self.url + "health", timeout=5):
                     return
             except OSError:
                 time.sleep(0.05)
