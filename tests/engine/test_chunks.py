@@ -65,3 +65,33 @@ def test_rows_are_inserted_then_updated_whichever_columns_changed(tmp_path: Path
     assert con.execute("select id from cards where did = 9 and odid = 1").fetchall() == [(CID1,)]
     assert con.execute("select id from notes where mid = ?", (two_sided,)).fetchall() == [(NID,)]
     con.close()
+
+
+def test_an_edit_keeping_the_first_field_and_a_repeated_id(tmp_path: Path) -> None:
+    path = tmp_path / "collection.anki2"
+    ensure_collection(path)
+    con = connect(path)
+    (basic,) = con.execute("select id from notetypes where name = 'Basic'").fetchone()
+    session = SyncSession.begin(con, "skey", 0, False)
+    other = NID + 10
+    first = [
+        (NID, "g", basic, 100, -1, "", "front\x1fback"),
+        (other, "h", basic, 100, -1, "", "x\x1fy"),
+    ]
+    apply_chunk(session, Chunk(False, cards=[_card(CID1, 1, 100, 5)], notes=first))
+    # Note 1: tags and second field only (same checksum); the card rescheduled.
+    note = (NID, "g", basic, 200, -1, " new ", "front\x1fnew back")
+    apply_chunk(session, Chunk(False, cards=[_card(CID1, 1, 200, 4)], notes=[note]))
+    # Note 2 and the card twice in one chunk: the last row wins, as when applied one by one.
+    twice = [(other, "h", basic, m, -1, "", f"v{m}\x1fy") for m in (300, 400)]
+    cards = [_card(CID1, 3, 300, 5), _card(CID1, 2, 400, 6)]
+    apply_chunk(session, Chunk(True, cards=cards, notes=twice))
+    con.execute("commit")
+    notes = con.execute("select id, mod, tags, flds, sfld, csum from notes order by id").fetchall()
+    assert notes == [
+        (NID, 200, " new ", "front\x1fnew back", "front", field_checksum("front")),
+        (other, 400, "", "v400\x1fy", "v400", field_checksum("v400")),
+    ]
+    assert con.execute("select did, due from cards").fetchall() == [(2, 6)]
+    assert con.execute("pragma integrity_check").fetchone() == ("ok",)
+    con.close()
