@@ -33,9 +33,9 @@ def _median_cpu(reps: int, step: Callable[[], object]) -> float:
     return statistics.median(times)
 
 
-def _bodies(con: object, notes: int, cards: int) -> list[bytes]:
+def _bodies(con: object, notes: int, cards: int, edit_last: bool) -> list[bytes]:
     """applyChunk bodies as the client sends them: cards, then notes, 250 rows each, with
-    every note's first field edited and every card rescheduled."""
+    every note's first (or last) field edited and every card rescheduled."""
     card_rows = [
         [*r[:8], r[8] + 1, *r[9:]]
         for r in con.execute(  # type: ignore[attr-defined]
@@ -45,7 +45,19 @@ def _bodies(con: object, notes: int, cards: int) -> list[bytes]:
         )
     ]
     note_rows = [
-        [r[0], r[1], r[2], r[3] + 1, -1, r[4], "edited " + r[5], "", "", 0, ""]
+        [
+            r[0],
+            r[1],
+            r[2],
+            r[3] + 1,
+            -1,
+            r[4],
+            r[5] + " edited" if edit_last else "edited " + r[5],
+            "",
+            "",
+            0,
+            "",
+        ]
         for r in con.execute(  # type: ignore[attr-defined]
             "select id, guid, mid, mod, tags, flds from notes order by id limit ?", (notes,)
         )
@@ -67,6 +79,7 @@ def main() -> None:
     parser.add_argument("--cards", type=int, default=5000)
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--src", type=Path, help="a checkout whose src/ is imported")
+    parser.add_argument("--edit-last", action="store_true", help="edit notes' last field")
     parser.add_argument("--steps", default="parse,apply,send", help="which steps to run")
     args = parser.parse_args()
     if args.src:
@@ -82,7 +95,7 @@ def main() -> None:
         shutil.copy(COLLECTION, path)
         con = connect(path)
         (usn,) = con.execute("select usn from col").fetchone()
-        bodies = _bodies(con, args.notes, args.cards)
+        bodies = _bodies(con, args.notes, args.cards, args.edit_last)
         rows = args.notes + args.cards
 
         def parse() -> None:

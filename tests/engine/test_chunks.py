@@ -84,7 +84,7 @@ def test_an_edit_keeping_the_first_field_and_a_repeated_id(tmp_path: Path) -> No
     apply_chunk(session, Chunk(False, cards=[_card(CID1, 1, 200, 4)], notes=[note]))
     # Note 2 and the card twice in one chunk: the last row wins, as when applied one by one.
     twice = [(other, "h", basic, m, -1, "", f"v{m}\x1fy") for m in (300, 400)]
-    cards = [_card(CID1, 3, 300, 5), _card(CID1, 2, 400, 6)]
+    cards = [_card(CID1, 3, 300, 5), _card(CID1, 1, 400, 6)]  # moved, then back
     apply_chunk(session, Chunk(True, cards=cards, notes=twice))
     con.execute("commit")
     notes = con.execute("select id, mod, tags, flds, sfld, csum from notes order by id").fetchall()
@@ -92,6 +92,6 @@ def test_an_edit_keeping_the_first_field_and_a_repeated_id(tmp_path: Path) -> No
         (NID, 200, " new ", "front\x1fnew back", "front", field_checksum("front")),
         (other, 400, "", "v400\x1fy", "v400", field_checksum("v400")),
     ]
-    assert con.execute("select did, due from cards").fetchall() == [(2, 6)]
+    assert con.execute("select did, due from cards").fetchall() == [(1, 6)]
     assert con.execute("pragma integrity_check").fetchone() == ("ok",)
     con.close()
