@@ -261,7 +261,7 @@ def prepare_download(
         con.close()
     snapshot = temp_file(path.parent, "download")
     try:
-        copy_database(path, snapshot, durable=False)
+        copy_database(path, snapshot)
         if convert is not None:
             convert(snapshot)
         fh = snapshot.open("rb")
