@@ -3,6 +3,7 @@ a trusted proxy's header, else the connection's peer."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,15 @@ def _log_in(server: ServerProcess, client_ip: str, password: str) -> httpx.Respo
         return client.post("/login", data={"csrf": form_token(page.text), "password": password})
 
 
+def _request_lines(server: ServerProcess, last: str) -> list[str]:
+    """The request log lines of the admin pages, once ``last``'s is written (after its answer)."""
+    deadline = time.monotonic() + 30
+    while f"{last} user=" not in server.log():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return [line for line in server.log().splitlines() if "ankisyncd.http: /admin/" in line]
+
+
 def _add_user(server: ServerProcess, client_ip: str, name: str) -> None:
     headers = {"x-real-ip": client_ip}
     with httpx.Client(base_url=server.url + "admin", headers=headers) as client:
@@ -71,6 +81,9 @@ def test_behind_a_trusted_proxy_the_log_and_throttle_use_the_header(
     assert f"admin at {OFFICE}: logged in" in log
     assert f"admin at {OFFICE}: Added user 'bob'." in log
     assert "admin at 127.0.0.1" not in log
+    # The request log lines of the admin pages name the same address.
+    lines = _request_lines(server, "/admin/users/add")
+    assert lines and all(f"addr={OFFICE} " in line for line in lines), lines
 
     for _ in range(2):
         assert _log_in(server, GUESSER, "guess").status_code == 403
@@ -87,7 +100,9 @@ def test_from_an_untrusted_peer_the_header_is_ignored(untrusted_peer: ServerProc
     log = server.log()
     assert "admin at 127.0.0.1: logged in" in log
     assert "admin at 127.0.0.1: Added user 'bob'." in log
-    assert OFFICE not in log
+    lines = _request_lines(server, "/admin/users/add")
+    assert lines and all("addr=127.0.0.1 " in line for line in lines), lines
+    assert OFFICE not in server.log()
 
     for _ in range(2):
         assert _log_in(server, GUESSER, "guess").status_code == 403

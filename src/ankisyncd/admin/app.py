@@ -17,6 +17,7 @@ from ankisyncd.admin import connect, devices, overview, snapshots, users
 from ankisyncd.admin.auth import guarded, login, login_page, logout
 from ankisyncd.admin.context import HERE, Admin
 from ankisyncd.config import Settings
+from ankisyncd.http.observe import INFO_KEY
 from ankisyncd.server import SyncServer
 
 # No inline scripts or styles, nothing from elsewhere, never inside a frame.
@@ -48,6 +49,19 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ClientAddress:
+    """Gives each request's log line (http/observe.py) the admin's address as ``Admin.address``
+    resolves it, not the connection's peer."""
+
+    def __init__(self, app: ASGIApp, admin: Admin) -> None:
+        self.app, self.admin = app, admin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.setdefault(INFO_KEY, {})["address"] = self.admin.address(Request(scope))
+        await self.app(scope, receive, send)
 
 
 Handler = Callable[[Admin, Request], Awaitable[Response]]
@@ -83,4 +97,4 @@ def build_admin(settings: Settings, server: SyncServer) -> ASGIApp:
         page("/connect/ca.pem", connect.ca_certificate),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    return SecurityHeaders(Starlette(routes=routes))
+    return SecurityHeaders(ClientAddress(Starlette(routes=routes), admin))
