@@ -18,11 +18,28 @@ from ankisyncd.protocol.versions import SYNC_VERSION_11_DIRECT_POST
 INLINE_REPLY_BYTES = 64 * 1024
 
 
+_ORIGINAL_SIZE = ORIGINAL_SIZE_HEADER.encode()
+_OCTET_STREAM = (b"content-type", b"application/octet-stream")
+
+
+class Reply(Response):
+    """A 200 answer whose header list is built directly: the same headers, in the same order,
+    as ``Response(body, headers=...)`` gives, without its mapping and checks (~5% of a
+    ``meta``'s instructions went to building and sending the answer)."""
+
+    def __init__(self, body: bytes, first: tuple[bytes, bytes] | None = None) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        length = (b"content-length", str(len(body)).encode())
+        self.raw_headers = [first, length] if first is not None else [length, _OCTET_STREAM]
+
+
 def reply_now(body: bytes, version: int) -> Response:
     """Answer ``body``, compressing it on the calling thread."""
     if version < SYNC_VERSION_11_DIRECT_POST:
-        return Response(body, media_type="application/octet-stream")
-    return Response(compress(body), headers={ORIGINAL_SIZE_HEADER: str(len(body))})
+        return Reply(body)  # plain, typed as a stream of bytes
+    return Reply(compress(body), (_ORIGINAL_SIZE, str(len(body)).encode()))
 
 
 async def reply(body: bytes, version: int) -> Response:
