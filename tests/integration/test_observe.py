@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.clients import Device
 from tests.support.server import ServerProcess
+from tests.support.wire import RawClient
 
 TOKEN = "s3cret-token-for-tests"
 
@@ -73,6 +74,30 @@ def test_metrics_move_with_syncs_media_and_logins(tmp_path: Path) -> None:
     assert moved("ankisyncd_sent_bytes_total", endpoint="sync/download") > 1000
     assert value(after, "ankisyncd_user_collection_bytes", user="alice") > 10_000
     assert value(after, "ankisyncd_user_media_bytes", user="alice") == 3000
+
+
+def test_small_answers_count_their_exact_status_and_bytes(server: ServerProcess) -> None:
+    """Answers sent as two raw messages (http/direct.py) are counted as streamed ones are."""
+    server.add_user("carol", "pw")
+    raw = RawClient(server.url)
+    try:
+        raw.login("carol", "pw")
+        before = scrape(server, token=None)
+        meta = raw.post("meta", json.dumps({"v": 11, "cv": "test,1,linux"}).encode())
+        refused = raw.post("meta", b"{}", hkey="not-a-key")
+        after = scrape(server, token=None)
+    finally:
+        raw.close()
+    assert (meta.status_code, refused.status_code) == (200, 403)
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    sent = moved("ankisyncd_sent_bytes_total", endpoint="sync/meta")
+    assert sent == len(meta.content) + len(refused.content)
+    for status in ("200", "403"):
+        labels = {"endpoint": "sync/meta", "method": "POST", "status": status}
+        assert moved("ankisyncd_requests_total", **labels) == 1
 
 
 def test_metrics_need_the_token_when_one_is_set(tmp_path: Path) -> None:

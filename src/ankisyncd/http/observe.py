@@ -11,15 +11,18 @@ import hmac
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ankisyncd.observe.metrics import Metrics
 from ankisyncd.protocol.methods import MediaSyncMethod, SyncMethod
+
+if TYPE_CHECKING:
+    from ankisyncd.http.direct import Direct
 
 log = logging.getLogger("ankisyncd.http")
 INFO_KEY = "ankisyncd"
@@ -50,10 +53,33 @@ def endpoint_label(path: str) -> str:
     return _KNOWN.get(path, "other")
 
 
+class Tally:
+    """Status and body bytes of one request, counted as they pass ``receive`` and ``send``."""
+
+    __slots__ = ("downstream", "received", "sent", "status", "upstream")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self.upstream, self.downstream = receive, send
+        self.status, self.received, self.sent = 500, 0, 0
+
+    async def receive(self) -> Message:
+        message = await self.upstream()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+        return message
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body":
+            self.sent += len(message.get("body", b""))
+        await self.downstream(message)
+
+
 class Observed:
     """ASGI middleware: request metrics and the request log event."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: Direct, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
 
@@ -62,37 +88,23 @@ class Observed:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        counts = {"in": 0, "out": 0, "status": 500}
+        tally = Tally(receive, send)
         info: dict[str, Any] = scope.setdefault(INFO_KEY, {})
-
-        async def counting_receive() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                counts["in"] += len(message.get("body", b""))
-            return message
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                counts["status"] = message["status"]
-            elif message["type"] == "http.response.body":
-                counts["out"] += len(message.get("body", b""))
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, counting_send)
+            await self.app.serve(scope, tally)
         finally:
             seconds = time.perf_counter() - started
             endpoint = endpoint_label(scope["path"])
             self.metrics.request(
-                endpoint, scope["method"], counts["status"], seconds, counts["in"], counts["out"]
+                endpoint, scope["method"], tally.status, seconds, tally.received, tally.sent
             )
             # Checked first: the event's fields cost more than the metrics (bench/request_cpu.py).
             if endpoint not in ("health", "metrics") and log.isEnabledFor(logging.INFO):
-                _log_request(scope, info, endpoint, counts, seconds)
+                _log_request(scope, info, endpoint, tally, seconds)
 
 
 def _log_request(
-    scope: Scope, info: dict[str, Any], endpoint: str, counts: dict[str, int], seconds: float
+    scope: Scope, info: dict[str, Any], endpoint: str, tally: Tally, seconds: float
 ) -> None:
     client = scope.get("client")
     fields = {
@@ -104,22 +116,22 @@ def _log_request(
         "client_version": info.get("client", "-"),
         "client_address": info.get("address") or (client[0] if client else "-"),
         "method": scope["method"],
-        "status": counts["status"],
+        "status": tally.status,
         "duration_ms": round(seconds * 1000, 1),
-        "bytes_in": counts["in"],
-        "bytes_out": counts["out"],
+        "bytes_in": tally.received,
+        "bytes_out": tally.sent,
     }
     log.info(
         "%s user=%s client=%s status=%d %.1fms device=%s addr=%s in=%d out=%d id=%s",
         _printable(fields["endpoint"]),
         _printable(fields["user"]),
         _printable(fields["client_version"]),
-        counts["status"],
+        tally.status,
         fields["duration_ms"],
         fields["device"],
         fields["client_address"],
-        counts["in"],
-        counts["out"],
+        tally.received,
+        tally.sent,
         fields["request_id"],
         extra={"fields": fields},
     )
