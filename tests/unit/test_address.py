@@ -61,3 +61,9 @@ def test_printable_text_is_one_line_of_visible_characters(text: str) -> None:
 
 def test_escaping_keeps_names_readable() -> None:
     assert printable("jürgen\nINFO forged") == "jürgen\\nINFO forged"
+
+
+def test_a_connection_without_a_peer_is_named_by_a_dash() -> None:
+    conn = HTTPConnection({"type": "http", "headers": []})
+    assert AddressSource().client_address(conn) == "-"
+    assert AddressSource("XRealIp").client_address(conn) == "-"

@@ -11,6 +11,7 @@ import pytest
 import zstandard
 from hypothesis import example, given
 from hypothesis import strategies as st
+from starlette.datastructures import Headers
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.http.framing import (
@@ -20,6 +21,7 @@ from ankisyncd.http.framing import (
     ZstdBody,
     compress,
     parse_sync_header,
+    raw_sync_header,
     v11_request,
 )
 from tests.support.wire import zstd
@@ -221,3 +223,14 @@ def test_the_header_is_accepted_and_refused_as_before(raw: str) -> None:
         return
     after = (header.version, header.host_key, header.client_version, header.session_key)
     assert after == before
+
+
+_names = st.sampled_from([b"anki-sync", b"anki-syn", b"anki-sync2", b"host", b"x-anki-sync"])
+
+
+@given(st.lists(st.tuples(_names, st.binary(max_size=20)), max_size=6))
+@example([(b"anki-sync", b"first"), (b"anki-sync", b"second")])
+@example([(b"anki-sync", "\u00e9".encode("latin-1"))])
+def test_the_raw_header_is_found_as_starlette_finds_it(headers: list[tuple[bytes, bytes]]) -> None:
+    expected = Headers(scope={"type": "http", "headers": headers}).get("anki-sync")
+    assert raw_sync_header(headers) == expected

@@ -55,7 +55,8 @@ class AddressSource:
 
     def client_address(self, conn: HTTPConnection) -> str:
         """The client's IP address as text; the peer's when no trusted header names one."""
-        peer = conn.client.host if conn.client else "-"
+        client = conn.scope.get("client")  # as ``conn.client``, without its named tuple
+        peer = client[0] if client else "-"
         found = IP_HEADERS.get(self.header)
         if found is None or not self._trusts(peer):
             return peer

@@ -25,9 +25,9 @@ from ankisyncd.http.direct import Direct
 from ankisyncd.http.errors import error_response
 from ankisyncd.http.framing import (
     INLINE_DECODE_BYTES,
-    SYNC_HEADER,
     Incoming,
     parse_sync_header,
+    raw_sync_header,
     v11_request,
 )
 from ankisyncd.http.legacy import legacy_request
@@ -124,7 +124,7 @@ class Endpoint:
         answer = await self.early(request, method, seen)
         if answer is not None:
             return answer
-        raw_header = request.headers.get(SYNC_HEADER)
+        raw_header = raw_sync_header(request.scope["headers"])
         if raw_header is not None:
             incoming = v11_request(parse_sync_header(raw_header), request.stream())
         else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO, cast
 
@@ -39,6 +39,18 @@ class SyncHeader:
     host_key: HostKey
     session_key: SessionKey
     client_version: str
+
+
+_SYNC_HEADER_NAME = SYNC_HEADER.encode()
+
+
+def raw_sync_header(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The first ``anki-sync`` header of an ASGI scope's (lowercased) headers, as Starlette's
+    ``request.headers.get`` finds it, without building its Headers object."""
+    for name, value in headers:
+        if name == _SYNC_HEADER_NAME:
+            return value.decode("latin-1")
+    return None
 
 
 class _WireHeader(msgspec.Struct):
