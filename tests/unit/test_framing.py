@@ -12,6 +12,7 @@ import zstandard
 from hypothesis import example, given
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect, Request
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.http.framing import (
@@ -19,6 +20,7 @@ from ankisyncd.http.framing import (
     BodyTooLarge,
     SyncHeader,
     ZstdBody,
+    body_chunks,
     compress,
     parse_sync_header,
     raw_sync_header,
@@ -234,3 +236,33 @@ _names = st.sampled_from([b"anki-sync", b"anki-syn", b"anki-sync2", b"host", b"x
 def test_the_raw_header_is_found_as_starlette_finds_it(headers: list[tuple[bytes, bytes]]) -> None:
     expected = Headers(scope={"type": "http", "headers": headers}).get("anki-sync")
     assert raw_sync_header(headers) == expected
+
+
+async def _pieces(messages: list[dict[str, object]], own: bool) -> list[bytes]:
+    queue = iter(messages)
+
+    async def receive() -> dict[str, object]:
+        return next(queue)
+
+    chunks = body_chunks(receive) if own else Request({"type": "http"}, receive).stream()
+    return [piece async for piece in chunks if piece or own]
+
+
+@pytest.mark.parametrize(
+    "bodies",
+    [[b"abc"], [b"", b"x", b"", b"yz"], [b""], [b"a" * 70_000, b"b"]],
+)
+def test_body_chunks_are_the_request_streams_pieces(bodies: list[bytes]) -> None:
+    messages: list[dict[str, object]] = [
+        {"type": "http.request", "body": body, "more_body": i < len(bodies) - 1}
+        for i, body in enumerate(bodies)
+    ]
+    expected = asyncio.run(_pieces(list(messages), own=False))
+    assert asyncio.run(_pieces(list(messages), own=True)) == expected == [b for b in bodies if b]
+
+
+def test_a_disconnect_before_the_body_ends_is_a_client_disconnect() -> None:
+    messages = [{"type": "http.request", "body": b"a", "more_body": True}]
+    messages.append({"type": "http.disconnect"})
+    with pytest.raises(ClientDisconnect):
+        asyncio.run(_pieces(messages, own=True))

@@ -10,6 +10,8 @@ from typing import IO, BinaryIO, cast
 import anyio.to_thread
 import msgspec
 import zstandard
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.protocol.envelope import BodyStream, HostKey, SessionKey
@@ -51,6 +53,21 @@ def raw_sync_header(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
         if name == _SYNC_HEADER_NAME:
             return value.decode("latin-1")
     return None
+
+
+async def body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """A request's body pieces as ASGI ``receive`` gives them: ``request.stream()`` without
+    its final empty piece and flags; a disconnect before the end is a ClientDisconnect."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            body = message.get("body", b"")
+            if body:
+                yield body
+            if not message.get("more_body", False):
+                return
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
 
 
 class _WireHeader(msgspec.Struct):
