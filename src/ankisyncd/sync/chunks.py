@@ -56,7 +56,8 @@ def next_chunk(session: SyncSession) -> Chunk:
 def apply_chunk(session: SyncSession, chunk: Chunk) -> None:
     """Store the client's rows: review log first, then cards, then notes."""
     con, usn = session.con, session.server_usn
-    con.executemany(_sql("revlog", "insert", usn), chunk.revlog)
+    if chunk.revlog:
+        con.executemany(_sql("revlog", "insert", usn), chunk.revlog)
     stored = _stored(session, "cards", [c[0] for c in chunk.cards])
     cards = [c for c in chunk.cards if _wins(session, stored, c[0], c[4])]
     _write(con, "cards", cards, stored, usn)
@@ -82,6 +83,8 @@ _steady_of = {t: itemgetter(*(_ROW_COLUMNS[t].index(c) for c in cs)) for t, cs i
 assert all(_ROW_COLUMNS[t][-1] not in cs for t, cs in _STEADY.items())
 
 
+# The usn is part of the text, so each sync's statements are prepared anew (~20-60 µs each):
+# only those with rows to bind are run.
 @lru_cache(maxsize=32)
 def _sql(table: str, kind: str, usn: int) -> str:
     """``insert`` (``or ignore`` for the review log), ``update``, or ``update steady`` (leaving
@@ -118,9 +121,9 @@ def _write(
             steady.append(row)
         else:
             moved.append(row)
-    con.executemany(_sql(table, "update steady", usn), steady)
-    con.executemany(_sql(table, "update", usn), moved)
-    con.executemany(_sql(table, "insert", usn), new)
+    for kind, batch in (("update steady", steady), ("update", moved), ("insert", new)):
+        if batch:
+            con.executemany(_sql(table, kind, usn), batch)
 
 
 def _stored(session: SyncSession, table: str, ids: list[int]) -> dict[int, tuple[int, int, object]]:
