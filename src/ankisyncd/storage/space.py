@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from ankisyncd.errors import StorageFault
+from ankisyncd.storage.upload import SQLITE_MAGIC
 
 log = logging.getLogger(__name__)
 # How long a reading is reused by ``SpaceWatch.check`` (meta asks on every sync).
@@ -21,17 +21,9 @@ def free_bytes(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def require_room(path: Path, needed: int, what: str) -> None:
-    """Raise StorageFault (before anything is written) when ``needed`` bytes cannot fit."""
-    free = free_bytes(path)
-    if needed > free:
-        raise StorageFault(f"{what} needs {needed} bytes; {free} are free under {path}")
-
-
 # The SQLite file header: page size (offset 16), change counter (24), size in pages (28), and
 # the counter value for which that size is valid (92); https://sqlite.org/fileformat.html
 SQLITE_HEADER_BYTES = 100
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def declared_database_size(header: bytes) -> int | None:
