@@ -7,7 +7,6 @@ event is written when the answer's last byte is sent, so streamed downloads coun
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import logging
 import os
@@ -21,6 +20,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ankisyncd.observe.metrics import Metrics
 from ankisyncd.protocol.methods import MediaSyncMethod, SyncMethod
+from ankisyncd.users.hostkey import key_digest
 
 if TYPE_CHECKING:
     from ankisyncd.http.direct import Direct
@@ -47,8 +47,9 @@ def note(request: Request, user: str, client: str, host_key: str = "", address: 
 
 @functools.lru_cache(maxsize=1024)  # a hash per request was ~1% of a ``meta``'s CPU under load
 def device_id(host_key: str) -> str:
-    """A short, stable name for a logged-in device that does not reveal its key."""
-    return hashlib.sha256(host_key.encode()).hexdigest()[:12]
+    """A short, stable name for a logged-in device that does not reveal its key: the start
+    of the digest the devices table stores."""
+    return key_digest(host_key)[:12]
 
 
 def endpoint_label(path: str) -> str:
