@@ -1,10 +1,12 @@
-"""Server CPU per small request: ``meta`` requests, one at a time on one kept-alive connection.
+"""Server CPU per small request: ``meta`` requests, one at a time on one kept-alive connection;
+with ``--syncs``, per small sync: the real client edits one note and syncs, one sync at a time.
 
 Each request reaches an idle server, as a real client's do. Variants of our server switch
 pieces of the request path off (by patching them before ``serve``), so their cost shows
 against the full server in the same rotation; the official server runs beside them.
 
     .venv/bin/python bench/request_cpu.py [--requests 3000] [--rounds 3] [--variants full,bare]
+    .venv/bin/python bench/request_cpu.py --syncs --requests 300 [--callgrind]
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import zstandard
-from harness import PASSWORD, Server, process_cpu_seconds
+from harness import CACHE, PASSWORD, Server, process_cpu_seconds
 
 CLIENT = "anki,26.9.3 (bench),lin:bench"
 PATCHES: dict[str, str | None] = {
@@ -91,28 +94,58 @@ def _callgrind(pid: int, *args: str) -> None:
     subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
 
 
-def measure(server: Server, requests: int, out: Path | None = None, gap: float = 0.0) -> float:
-    """Microseconds of server CPU per ``meta``; with ``out`` (under callgrind), thousands of
-    instructions per ``meta`` (user space only: what the kernel does is not counted)."""
+def _metas(server: Server, gap: float) -> Callable[[], None]:
+    """One ``meta`` per call, on one kept-alive connection (warmed by 50 first)."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port)
     login = json.dumps({"u": "user0", "p": PASSWORD}).encode()
     key = json.loads(_post(conn, "/sync/hostKey", "", login))["key"]
     meta = json.dumps({"v": 11, "cv": CLIENT}).encode()
-    for _ in range(50):  # warm: caches, the collection's connection
-        _post(conn, "/sync/meta", key, meta)
-    pid = server.proc.pid  # type: ignore[union-attr]
-    if out is not None:
-        _callgrind(pid, "-i", "on")
-        _post(conn, "/sync/meta", key, meta)  # the first instrumented one costs more
-        _callgrind(pid, "-z")
-    before, ticks = process_cpu_seconds(pid), _user_system(pid)
-    for _ in range(requests):
+
+    def one() -> None:
         _post(conn, "/sync/meta", key, meta)
         if gap:
             time.sleep(gap)  # a client's own work between requests: the server idles
+
+    for _ in range(50):  # warm: caches, the collection's connection
+        _post(conn, "/sync/meta", key, meta)
+    return one
+
+
+def _syncs(server: Server, folder: Path) -> Callable[[], None]:
+    """One small sync per call by the real client: one note edited (warmed by 20 first)."""
+    from harness import Client, build_collection
+    from load import _edit
+
+    template = build_collection(CACHE / "w6-2000.anki2", 2_000, 2_000)
+    client = Client(folder / server.name, server, 0, template)
+    client.full(upload=True)
+    nids = client.col.db.list("select id from notes order by id")
+    serial = [0]
+
+    def one() -> None:
+        serial[0] += 1
+        _edit(client, nids, 1, serial[0])
+        if client.sync():
+            raise RuntimeError("the small sync asked for a full sync")
+
+    for _ in range(20):
+        one()
+    return one
+
+
+def measure(server: Server, requests: int, out: Path | None, one: Callable[[], None]) -> float:
+    """Microseconds of server CPU per call of ``one``; with ``out`` (under callgrind),
+    thousands of instructions per call (user space only: the kernel's work is not counted)."""
+    pid = server.proc.pid  # type: ignore[union-attr]
+    if out is not None:
+        _callgrind(pid, "-i", "on")
+        one()  # the first instrumented one costs more
+        _callgrind(pid, "-z")
+    before, ticks = process_cpu_seconds(pid), _user_system(pid)
+    for _ in range(requests):
+        one()
     after = process_cpu_seconds(pid)
     user, system = (b - a for a, b in zip(ticks, _user_system(pid), strict=True))
-    conn.close()
     if out is None:
         SYSTEM_SHARE.append(system / max(1, user + system))
         return (after - before) / requests * 1e6
@@ -130,6 +163,7 @@ def main() -> None:
     parser.add_argument("--variants", default="full,official")
     parser.add_argument("--gap", type=float, default=0.0, help="seconds between requests")
     parser.add_argument("--callgrind", action="store_true", help="count instructions")
+    parser.add_argument("--syncs", action="store_true", help="small syncs, not metas")
     parser.add_argument("--src", action="append", default=[], help="NAME=checkout: its src/")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ankisyncd-request-cpu-"))
@@ -170,7 +204,9 @@ def main() -> None:
             if args.callgrind:
                 out = root / f"callgrind.{server.name}.{server.proc.pid}"  # type: ignore[union-attr]
             try:
-                results[server.name].append(measure(server, args.requests, out, args.gap))
+                clients = root / "clients"
+                one = _syncs(server, clients) if args.syncs else _metas(server, args.gap)
+                results[server.name].append(measure(server, args.requests, out, one))
                 system[server.name] += SYSTEM_SHARE[-1:]
             finally:
                 server.stop()
@@ -180,8 +216,9 @@ def main() -> None:
     for name, values in results.items():
         shown = " ".join(f"{v:6.0f}" for v in values)
         unit = "k instructions" if args.callgrind else "us CPU"
+        unit += "/sync" if args.syncs else "/meta"
         share = f"  system {statistics.median(system[name]):.0%}" if system[name] else ""
-        print(f"{name:16} median {statistics.median(values):6.0f} {unit}/meta  ({shown}){share}")
+        print(f"{name:16} median {statistics.median(values):6.0f} {unit}  ({shown}){share}")
 
 
 if __name__ == "__main__":
