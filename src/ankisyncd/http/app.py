@@ -6,6 +6,7 @@ into an Incoming request, authenticated, and handed to the server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -91,7 +92,9 @@ class Endpoint:
         self.server = server
         self.addresses = addresses
         self.json_bytes = json_bytes  # max_json_megs
-        self._slots: anyio.CapacityLimiter | None = None  # made on the event loop
+        # asyncio's semaphore, not anyio's limiter: taking a free one does not go round the
+        # event loop once more (most requests have a body slot to take).
+        self._slots = asyncio.Semaphore(BODY_SLOTS)
 
     def method(self, name: str) -> Method | None:
         raise NotImplementedError
@@ -167,8 +170,6 @@ class Endpoint:
         size = self._size(method)
         if size <= INLINE_DECODE_BYTES:
             return parse(await incoming.read(size))
-        if self._slots is None:
-            self._slots = anyio.CapacityLimiter(BODY_SLOTS)
         async with self._slots:
             data = await incoming.read(size)
             if len(data) <= INLINE_PARSE_BYTES:

@@ -3,16 +3,14 @@ small enough to run on the event loop."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ankisyncd.server._tally import Tally
-from ankisyncd.server._threads import file_lock, in_thread
+from ankisyncd.server._threads import Guarded, in_thread
 from ankisyncd.server._users import UserState
 from ankisyncd.storage.collection import CollectionConnection, CollectionState
-from ankisyncd.storage.locks import COLLECTION_LOCK
+from ankisyncd.storage.locks import COLLECTION_LOCK, lock_path
 from ankisyncd.storage.paths import COLLECTION_FILE
 from ankisyncd.sync.session import SyncSession
 
@@ -34,9 +32,11 @@ class CollectionUser(UserState):
     session: SyncSession | None = None
     db: CollectionConnection = field(init=False)
     _state: tuple[object, CollectionState] | None = None
+    _writing: Guarded = field(init=False)
 
     def __post_init__(self) -> None:
         self.db = CollectionConnection(self.collection)
+        self._writing = Guarded(self.lock, lock_path(self.folder, COLLECTION_LOCK))
 
     async def collection_state(self) -> CollectionState:
         """What ``meta`` reports, read again only when the collection's files have changed."""
@@ -47,11 +47,10 @@ class CollectionUser(UserState):
             self._state = (stamp, state)
         return self._state[1]
 
-    @asynccontextmanager
-    async def writing(self) -> AsyncIterator[None]:
-        """Hold ``lock`` and the user's collection file lock (a restore takes it)."""
-        async with self.lock, file_lock(self.folder, COLLECTION_LOCK):
-            yield
+    def writing(self) -> Guarded:
+        """``async with`` it holds ``lock`` and the user's collection file lock (a restore
+        takes it)."""
+        return self._writing
 
     def collection_changed(self) -> None:
         self._state = None

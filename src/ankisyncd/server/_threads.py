@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
+import asyncio
+from collections.abc import Callable
 from typing import TypeVar
 
 import anyio.to_thread
@@ -21,14 +20,32 @@ async def in_thread(
     return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
 
 
-@asynccontextmanager
-async def file_lock(folder: Path, name: str) -> AsyncIterator[None]:
-    """Hold one of a user's file locks, which the command line takes to change or copy that
-    user's files while the server runs (``storage.locks``)."""
-    fd = try_lock(folder, name)  # free, as a rule: no thread needed
-    if fd is None:
-        fd = await in_thread(lock, folder, name)
-    try:
-        yield
-    finally:
-        unlock(fd)
+class Guarded:
+    """``async with`` holds ``guard`` (the user's lock in this process), then the user's lock
+    file at ``path``, which the command line takes to change or copy that user's files while
+    the server runs (``storage.locks``).
+
+    One object per user and lock, entered again and again: a class, as a generator-based
+    context manager costs a generator and two more frames each time (most steps are small).
+    """
+
+    __slots__ = ("_fd", "guard", "path")
+
+    def __init__(self, guard: asyncio.Lock, path: str) -> None:
+        self.guard, self.path, self._fd = guard, path, -1
+
+    async def __aenter__(self) -> None:
+        await self.guard.acquire()
+        try:
+            fd = try_lock(self.path)  # free, as a rule: no thread needed
+            self._fd = fd if fd is not None else await in_thread(lock, self.path)
+        except BaseException:
+            self.guard.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        fd, self._fd = self._fd, -1
+        try:
+            unlock(fd)
+        finally:
+            self.guard.release()

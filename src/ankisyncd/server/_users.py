@@ -11,8 +11,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -67,9 +66,12 @@ class UserTable(Generic[S]):
         """The users whose state is kept now."""
         return list(self._states.items())
 
-    @asynccontextmanager
-    async def use(self, name: str) -> AsyncIterator[S]:
-        """The user's state for the length of one request; never released meanwhile."""
+    def use(self, name: str) -> _Use[S]:
+        """``async with`` it: the user's state for the length of one request; never released
+        meanwhile."""
+        return _Use(self, name)
+
+    async def _enter(self, name: str) -> S:
         state = self._states.get(name)
         if state is None:
             if len(self._states) >= self.max_open:
@@ -84,14 +86,7 @@ class UserTable(Generic[S]):
         else:
             self._states.move_to_end(name)
             state.busy += 1
-        try:
-            yield state
-        except UserUnavailable as exc:
-            self._report(str(exc))
-            raise
-        finally:
-            state.busy -= 1
-            state.used_at = time.monotonic()
+        return state
 
     def _report(self, problem: str) -> None:
         """Log a user's unusable file once (per process), with its path; requests that meet
@@ -135,6 +130,26 @@ class UserTable(Generic[S]):
         for name, state in list(self._states.items()):
             if not state.lock.locked():
                 await self._release(name, state)
+
+
+class _Use(Generic[S]):
+    """One request's use of a user's state (a class: entered on every request, where a
+    generator-based context manager costs a generator and two more frames)."""
+
+    __slots__ = ("name", "state", "table")
+
+    def __init__(self, table: UserTable[S], name: str) -> None:
+        self.table, self.name = table, name
+
+    async def __aenter__(self) -> S:
+        self.state: S = await self.table._enter(self.name)
+        return self.state
+
+    async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        self.state.busy -= 1
+        self.state.used_at = time.monotonic()
+        if isinstance(exc, UserUnavailable):
+            self.table._report(str(exc))
 
 
 def _remove_leftovers(folder: Path) -> None:

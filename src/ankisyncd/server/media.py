@@ -21,10 +21,10 @@ from ankisyncd.media.upload import upload_changes
 from ankisyncd.media.zip import BadZip, zip_entries
 from ankisyncd.observe.events import SyncEvents
 from ankisyncd.protocol.envelope import BodyStream, UserName
-from ankisyncd.server._threads import file_lock, in_thread
+from ankisyncd.server._threads import Guarded, in_thread
 from ankisyncd.server._users import UserState, UserTable
 from ankisyncd.storage.collection import TEMP_PREFIX, open_temp_file
-from ankisyncd.storage.locks import MEDIA_LOCK
+from ankisyncd.storage.locks import MEDIA_LOCK, lock_path
 from ankisyncd.storage.paths import user_folder
 from ankisyncd.storage.sqlite import file_stamp
 
@@ -48,8 +48,11 @@ class MediaUser(UserState):
     usn_stamp: tuple[object, ...] = ()  # of ``media.db`` when ``usn`` was read: ``check
     # --repair`` changes it from another process
 
+    writing: Guarded = field(init=False)  # ``lock`` and the media lock file
+
     def __post_init__(self) -> None:
         self.store = MediaStore(self.folder)
+        self.writing = Guarded(self.lock, lock_path(self.folder, MEDIA_LOCK))
 
     async def release(self) -> None:
         await in_thread(self.store.close)
@@ -97,7 +100,7 @@ class MediaServer:
             ) as fh:
                 await body.copy_to(fh.write)
                 fh.seek(0)
-                async with state.lock, file_lock(state.folder, MEDIA_LOCK):
+                async with state.writing:
                     upload = cast(BinaryIO, fh)
                     processed, usn = await in_thread(self._apply_upload, state, upload)
                     state.usn, state.usn_stamp = usn, ()  # the byte total is read again at need

@@ -19,18 +19,23 @@ COLLECTION_LOCK = ".ankisyncd-collection.lock"
 MEDIA_LOCK = ".ankisyncd-media.lock"
 
 
-def _open(folder: Path, name: str) -> int:
+def lock_path(folder: Path, name: str) -> str:
+    """The lock file ``name`` of a user's ``folder``, as the functions below take it."""
+    return os.path.join(folder, name)
+
+
+def _open(path: str) -> int:
     flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
     try:
-        return os.open(folder / name, flags, 0o600)
+        return os.open(path, flags, 0o600)
     except FileNotFoundError:  # a new user's folder
-        folder.mkdir(parents=True, exist_ok=True)
-        return os.open(folder / name, flags, 0o600)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, flags, 0o600)
 
 
-def try_lock(folder: Path, name: str) -> int | None:
+def try_lock(path: str) -> int | None:
     """Take the lock without waiting: its descriptor, or None when another process holds it."""
-    fd = _open(folder, name)
+    fd = _open(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -42,9 +47,9 @@ def try_lock(folder: Path, name: str) -> int | None:
     return fd
 
 
-def lock(folder: Path, name: str) -> int:
+def lock(path: str) -> int:
     """Wait for the lock and return its descriptor; ``unlock`` releases it."""
-    fd = _open(folder, name)
+    fd = _open(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
     except BaseException:
@@ -60,7 +65,7 @@ def unlock(fd: int) -> None:
 @contextmanager
 def user_lock(folder: Path, name: str = COLLECTION_LOCK) -> Iterator[None]:
     """Hold one of a user's locks (waiting for it) for the ``with`` block."""
-    fd = lock(folder, name)
+    fd = lock(lock_path(folder, name))
     try:
         yield
     finally:
