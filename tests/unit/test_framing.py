@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 import zstandard
@@ -13,35 +12,68 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
+from starlette.types import Message, Receive
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.http.framing import (
-    MAX_WINDOW_BYTES,
     BodyTooLarge,
     SyncHeader,
-    ZstdBody,
     body_chunks,
-    compress,
     parse_sync_header,
     raw_sync_header,
     v11_request,
 )
+from ankisyncd.http.zstd import MAX_WINDOW_BYTES, ZstdBody, compress
 from tests.support.wire import zstd
 
 
-async def _chunks(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
-    pos = 0
+def _pieces_of(data: bytes, sizes: list[int]) -> list[bytes]:
+    """``data`` cut after each of ``sizes`` bytes, and the rest."""
+    pieces, pos = [], 0
     for size in sizes:
-        yield data[pos : pos + size]
+        pieces.append(data[pos : pos + size])
         pos += size
-    yield data[pos:]
+    return [*pieces, data[pos:]]
+
+
+def _receive(pieces: list[bytes]) -> Receive:
+    """ASGI ``receive`` giving a body in ``pieces``, one message each."""
+    last = len(pieces) - 1
+    messages = iter(
+        {"type": "http.request", "body": piece, "more_body": i < last}
+        for i, piece in enumerate(pieces)
+    )
+
+    async def receive() -> Message:
+        return next(messages)
+
+    return receive
 
 
 HEADER = SyncHeader(11, "", "", "")  # type: ignore[arg-type]
 
 
 def _read(data: bytes, sizes: list[int], cap: int) -> bytes:
-    return asyncio.run(v11_request(HEADER, _chunks(data, sizes)).read(cap))
+    """The body read whole; with no ``sizes``, received in one message (the quick path)."""
+    return asyncio.run(v11_request(HEADER, _receive(_pieces_of(data, sizes))).read(cap))
+
+
+def _outcome(data: bytes, sizes: list[int], cap: int) -> bytes | str:
+    try:
+        return _read(data, sizes, cap)
+    except BadRequest as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+_bodies = st.one_of(st.binary(max_size=3000).map(zstd), st.binary(max_size=300))
+
+
+@given(_bodies, st.integers(0, 4000), st.integers(0, 3000))
+@example(zstd(b"{}"), 1, 0)
+@example(b"", 0, 0)
+def test_a_body_in_one_message_reads_as_in_pieces(data: bytes, cap: int, cut: int) -> None:
+    """The whole-message path gives what the pieces' path gives: the body or the same error."""
+    assert _outcome(data, [], cap) == _outcome(data, [min(cut, len(data))], cap)
 
 
 @given(st.binary(max_size=50_000), st.lists(st.integers(1, 5000), max_size=20))
@@ -58,7 +90,7 @@ def test_decoding_stops_at_the_cap(body: bytes, cap: int) -> None:
         _read(zstd(body), [], cap)
 
     async def collect() -> bytes:
-        incoming = v11_request(HEADER, _chunks(zstd(body), [7]))
+        incoming = v11_request(HEADER, _receive(_pieces_of(zstd(body), [7])))
         return b"".join([part async for part in incoming.open_body(cap)])
 
     assert asyncio.run(collect()) == body[:cap]
@@ -102,14 +134,15 @@ def test_padding_of_skippable_frames_is_bounded(cap: int) -> None:
 def test_a_capped_body_is_drained_only_so_far() -> None:
     """After the cap, the rest is read so the client gets an answer, but not without end."""
 
-    async def endless() -> AsyncIterator[bytes]:
-        yield zstd(bytes(2 << 20))
-        while True:
-            yield bytes(64 << 10)
+    sent = [zstd(bytes(2 << 20))]
+
+    async def endless() -> Message:
+        body = sent.pop() if sent else bytes(64 << 10)
+        return {"type": "http.request", "body": body, "more_body": True}
 
     async def drain() -> int:
         total = 0
-        async for part in v11_request(HEADER, endless()).open_body(1 << 20):
+        async for part in v11_request(HEADER, endless).open_body(1 << 20):
             total += len(part)
         return total
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from starlette.responses import Response
 
-from ankisyncd.http.framing import ORIGINAL_SIZE_HEADER, compress
+from ankisyncd.http.framing import ORIGINAL_SIZE_HEADER
 from ankisyncd.http.replies import reply_now
+from ankisyncd.http.zstd import compress
 
 BODY = b'{"key":"k","usn":0}'
 

@@ -27,7 +27,6 @@ from ankisyncd.http.errors import error_response
 from ankisyncd.http.framing import (
     INLINE_DECODE_BYTES,
     Incoming,
-    body_chunks,
     parse_sync_header,
     raw_sync_header,
     v11_request,
@@ -130,7 +129,7 @@ class Endpoint:
             return answer
         raw_header = raw_sync_header(request.scope["headers"])
         if raw_header is not None:
-            incoming = v11_request(parse_sync_header(raw_header), body_chunks(request.receive))
+            incoming = v11_request(parse_sync_header(raw_header), request.receive)
         else:
             # A login's form carries no key (or an old one): it is not checked early.
             check = None if method is SyncMethod.HOST_KEY else self._check_key

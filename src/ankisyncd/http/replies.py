@@ -11,7 +11,8 @@ from typing import BinaryIO
 import anyio.to_thread
 from starlette.responses import Response, StreamingResponse
 
-from ankisyncd.http.framing import FILE_CHUNK_BYTES, ORIGINAL_SIZE_HEADER, compress, compress_file
+from ankisyncd.http.framing import ORIGINAL_SIZE_HEADER
+from ankisyncd.http.zstd import FILE_CHUNK_BYTES, compress, compress_file
 from ankisyncd.protocol.versions import SYNC_VERSION_11_DIRECT_POST
 
 # Answers up to this size are compressed on the event loop (tens of microseconds).
