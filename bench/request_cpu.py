@@ -37,6 +37,9 @@ PATCHES: dict[str, str | None] = {
     # glibc's adaptive mmap threshold, Python's default switch interval
     "nomemory": "serving.return_large_blocks = lambda: False\n",
     "switch5ms": "serving.SWITCH_INTERVAL = 0.005\n",
+    # the page cache kept after a sync ends (no ``pragma shrink_memory``)
+    "keepcache": "from ankisyncd.sync import session\n"
+    "session.SyncSession.release_memory = lambda self: None\n",
 }
 # The floor: uvicorn (httptools, uvloop) and an ASGI function that reads the body and answers
 # a fixed zstd body, nothing else.
