@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ankisyncd.errors import BadRequest
-from ankisyncd.protocol.wirejson import count_is_within, encode_json, encode_rows, parse_json
+from ankisyncd.protocol.wirejson import count_is_within, encode_json, encode_plain, parse_json
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -57,7 +57,10 @@ def test_bad_or_hostile_json_is_a_bad_request(body: bytes) -> None:
 # out of a UTF-8 database).
 _sql_text = st.text(st.characters(exclude_categories=["Cs"]))
 _sql_rows = st.lists(
-    st.lists(st.integers(-(1 << 63), (1 << 63) - 1) | _sql_text | st.booleans(), max_size=6),
+    st.lists(
+        st.integers(-(1 << 63), (1 << 63) - 1) | _sql_text | st.booleans() | st.none(),
+        max_size=6,
+    ),
     max_size=4,
 )
 
@@ -65,4 +68,4 @@ _sql_rows = st.lists(
 @given(st.dictionaries(st.text(max_size=5), _sql_rows, max_size=3))
 @example({"notes": [[1, 'a\x1fb\x00\x7f\u2028"\\é😀\n\t']]})
 def test_rows_encode_to_the_same_bytes_as_json(value: dict[str, Any]) -> None:
-    assert encode_rows(value) == encode_json(value)
+    assert encode_plain(value) == encode_json(value)

@@ -49,6 +49,7 @@ from ankisyncd.protocol.messages import (
     check_empty_input,
     encode_json,
     encode_null,
+    encode_plain,
 )
 from ankisyncd.protocol.methods import MediaSyncMethod, SyncMethod
 from ankisyncd.protocol.normal import (
@@ -201,7 +202,7 @@ class SyncEndpoint(Endpoint):
         if method is SyncMethod.START:
             start = await self.body(incoming, method, StartRequest.from_wire)
             graves = await col.start(user, skey, start)
-            return await reply_encoded(lambda: encode_json(graves.to_json()), version)
+            return await reply_encoded(lambda: encode_plain(graves.to_json()), version)
         if method is SyncMethod.APPLY_GRAVES:
             await col.apply_graves(
                 user, skey, await self.body(incoming, method, parse_apply_graves)
@@ -227,7 +228,7 @@ class SyncEndpoint(Endpoint):
         if method is SyncMethod.CHUNK:
             chunk = await col.chunk(user, skey)
             return await reply_encoded(chunk.to_wire, version)
-        return await reply(encode_json(await col.finish(user, skey)), version)  # finish
+        return await reply(encode_plain(await col.finish(user, skey)), version)  # finish
 
 
 _SYNC_METHODS: dict[str, Method] = {m.value: m for m in SyncMethod}

@@ -12,13 +12,15 @@ from ankisyncd.errors import BadRequest
 from ankisyncd.protocol.limits import SMALL
 from ankisyncd.protocol.wirejson import (
     encode_json,
+    encode_plain,
     expect_int,
     expect_object,
     expect_str,
     parse_json,
 )
 
-__all__ = ["encode_json"]  # re-exported: responses are built from the messages' modules
+# Re-exported: responses are built from the messages' modules.
+__all__ = ["encode_json", "encode_plain"]
 
 # The official server refuses any key but this one in an "empty input" body.
 _EMPTY_INPUT_KEYS = frozenset({"_pad"})
@@ -88,7 +90,7 @@ class MetaResponse:
     media_usn: int
 
     def to_wire(self) -> bytes:
-        return encode_json(
+        return encode_plain(
             {
                 "mod": self.modified,
                 "scm": self.schema_modified,

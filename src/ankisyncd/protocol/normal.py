@@ -17,7 +17,7 @@ from ankisyncd.protocol.wirejson import (
     I64,
     count_is_within,
     encode_json,
-    encode_rows,
+    encode_plain,
     parse_json,
 )
 from ankisyncd.protocol.wirejson import expect_int as _int
@@ -143,7 +143,7 @@ class Chunk:
         if self.notes:
             # The receiver works out sfld and csum itself; they must be strings on the wire.
             out["notes"] = [[*n, "", "", 0, ""] for n in self.notes]
-        return encode_rows(out)
+        return encode_plain(out)
 
 
 def parse_apply_chunk(body: bytes) -> Chunk:
@@ -176,6 +176,6 @@ class SanityCheckResponse:
         def wire(c: Counts | None) -> list[Any] | None:
             return None if c is None else [[0, 0, 0], *c]
 
-        return encode_json(
+        return encode_plain(
             {"status": "ok" if self.ok else "bad", "c": wire(self.client), "s": wire(self.server)}
         )
