@@ -1,0 +1,142 @@
+"""What every ``/sync`` and ``/msync`` request shares: method lookup, decoding from either wire
+format, authentication, bounded bodies, errors and the log line (``collection_endpoint.py`` and
+``media_endpoint.py`` hold what each side's methods do)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from ankisyncd.http.address import AddressSource, printable
+from ankisyncd.http.errors import error_response
+from ankisyncd.http.framing import (
+    INLINE_DECODE_BYTES,
+    Incoming,
+    parse_sync_header,
+    raw_sync_header,
+    v11_request,
+)
+from ankisyncd.http.legacy import legacy_request
+from ankisyncd.http.observe import note
+from ankisyncd.protocol.envelope import UserName
+from ankisyncd.protocol.limits import BODY_LIMITS, raw_limit
+from ankisyncd.protocol.methods import MediaSyncMethod, SyncMethod
+from ankisyncd.server import SyncServer
+
+T = TypeVar("T")
+Method = SyncMethod | MediaSyncMethod
+# Large bodies are decompressed and parsed a few at a time (about one per core): more at once
+# would only share the CPU, while each would hold its body and objects in memory.
+BODY_SLOTS = 2
+# Decoded bodies up to this size are parsed on the event loop (a few microseconds).
+INLINE_PARSE_BYTES = 16 * 1024
+
+
+@dataclass
+class Seen:
+    """What the request's log line says; filled in as it becomes known."""
+
+    address: str
+    user: str = "-"
+    client: str = "-"
+    host_key: str = ""
+
+
+class Endpoint:
+    """Shared request handling: method lookup, decoding, bounded bodies, errors, the log line."""
+
+    prefix = ""
+
+    def __init__(self, server: SyncServer, addresses: AddressSource, json_bytes: int) -> None:
+        self.server = server
+        self.addresses = addresses
+        self.json_bytes = json_bytes  # max_json_megs
+        # asyncio's semaphore, not anyio's limiter: taking a free one does not go round the
+        # event loop once more (most requests have a body slot to take).
+        self._slots = asyncio.Semaphore(BODY_SLOTS)
+
+    def method(self, name: str) -> Method | None:
+        raise NotImplementedError
+
+    async def dispatch(self, method: Method, incoming: Incoming, seen: Seen) -> Response:
+        raise NotImplementedError
+
+    async def early(self, request: Request, method: Method, seen: Seen) -> Response | None:
+        """An answer given before the body is read (none by default)."""
+        return None
+
+    async def handle(self, request: Request) -> Response:
+        name = request.path_params["method"]
+        seen = Seen(self.addresses.client_address(request))
+        try:
+            response = await self._handle(request, name, seen)
+        except Exception as exc:
+            context = f"{self.prefix}{printable(name)} user={seen.user} addr={seen.address}"
+            where = self.server.where(seen.user if seen.user != "-" else None)
+            response = error_response(exc, context, where)
+        self.server.activity.record(
+            self.prefix + printable(name), seen.user, seen.client, response.status_code
+        )
+        note(request, seen.user, seen.client, seen.host_key, seen.address)  # the log event
+        return response
+
+    async def _handle(self, request: Request, name: str, seen: Seen) -> Response:
+        method = self.method(name)
+        if method is None:
+            return PlainTextResponse(f"Invalid URL: unknown variant `{name}`", status_code=400)
+        answer = await self.early(request, method, seen)
+        if answer is not None:
+            return answer
+        raw_header = raw_sync_header(request.scope["headers"])
+        if raw_header is not None:
+            incoming = v11_request(parse_sync_header(raw_header), request.receive)
+        else:
+            # A login's form carries no key (or an old one): it is not checked early.
+            check = None if method is SyncMethod.HOST_KEY else self._check_key
+            incoming = await legacy_request(
+                request, self._form_limit(method), self.server.data_root, check
+            )
+        seen.client = printable(incoming.client_version or ("legacy" if incoming.legacy else "-"))
+        return await self.dispatch(method, incoming, seen)
+
+    def _size(self, method: Method) -> int:
+        """The most decoded bytes ``method``'s body may have."""
+        limit = BODY_LIMITS.get(method)
+        if limit is None:  # a file: a full upload or a media zip
+            return self.server.max_decompressed_bytes
+        return self.json_bytes if limit.size is None else limit.size
+
+    def _form_limit(self, method: Method) -> int:
+        if method not in BODY_LIMITS:
+            return self.server.max_payload_bytes
+        return raw_limit(self._size(method)) + 4096  # the form's other fields
+
+    async def _check_key(self, key: str) -> None:
+        await self.server.authenticate(key)
+
+    async def user(self, key: str, seen: Seen) -> UserName:
+        """The user whose host key the request carries; 403 for an unknown key."""
+        user = await self.server.authenticate(key, seen.client, seen.address)
+        seen.user, seen.host_key = printable(user), key
+        return user
+
+    async def body(self, incoming: Incoming, method: Method, parse: Callable[[bytes], T]) -> T:
+        """The parsed body, within the method's limits (protocol/limits.py).
+
+        Large bodies are decoded and parsed in worker threads, a few at a time: a request
+        waiting for its turn holds only what the HTTP layer buffers (64 KiB).
+        """
+        size = self._size(method)
+        if size <= INLINE_DECODE_BYTES:
+            return parse(await incoming.read(size))
+        async with self._slots:
+            data = await incoming.read(size)
+            if len(data) <= INLINE_PARSE_BYTES:
+                return parse(data)
+            return await anyio.to_thread.run_sync(parse, data)
