@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ankisyncd.observe.events import OUTCOMES, LogEvents, Moved
+from ankisyncd.observe.series import Buckets, Cell, CounterSeries, HistogramSeries
 
 # Seconds; a meta takes milliseconds, a full sync of a large collection tens of seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -33,95 +34,106 @@ class ServerState(Protocol):
         ...
 
 
+class _Route:
+    """The series one (endpoint, method, status) updates, looked up once per request."""
+
+    __slots__ = ("duration", "received", "requests", "sent")
+
+    def __init__(self, requests: Cell, duration: Buckets) -> None:
+        self.requests, self.duration = requests, duration
+        self.received: Cell | None = None  # shown from the endpoint's first bytes on
+        self.sent: Cell | None = None
+
+
 class Metrics(LogEvents):
-    """Counts requests and sync events; ``exposition`` renders them for ``/metrics``."""
+    """Counts requests and sync events; ``exposition`` renders them for ``/metrics``.
+
+    Every method but ``count_users`` runs on the event loop: the counts take no lock
+    (``observe.series``)."""
 
     def __init__(self, state: ServerState) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
+        self.requests = CounterSeries(
             "ankisyncd_requests",
             "HTTP requests by endpoint, HTTP method and status",
             ["endpoint", "method", "status"],
-            registry=r,
         )
-        self.duration = Histogram(
+        self.duration = HistogramSeries(
             "ankisyncd_request_duration_seconds",
             "time from a request's arrival to the last byte of its answer",
             ["endpoint"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
+            DURATION_BUCKETS,
         )
-        self.received = Counter(
-            "ankisyncd_received_bytes", "request body bytes received", ["endpoint"], registry=r
+        self.received = CounterSeries(
+            "ankisyncd_received_bytes", "request body bytes received", ["endpoint"]
         )
-        self.sent = Counter(
-            "ankisyncd_sent_bytes", "response body bytes sent", ["endpoint"], registry=r
+        self.sent = CounterSeries("ankisyncd_sent_bytes", "response body bytes sent", ["endpoint"])
+        self.syncs = CounterSeries(
+            "ankisyncd_syncs", "collection syncs by how they ended", ["outcome"]
         )
-        self.syncs = Counter(
-            "ankisyncd_syncs", "collection syncs by how they ended", ["outcome"], registry=r
-        )
-        self.rows = Counter(
+        self.rows = CounterSeries(
             "ankisyncd_sync_rows",
             "rows moved by normal syncs, by kind and direction (up: client to server)",
             ["kind", "direction"],
-            registry=r,
         )
-        self.media_files = Counter(
-            "ankisyncd_media_files", "media files moved, by direction", ["direction"], registry=r
+        self.media_files = CounterSeries(
+            "ankisyncd_media_files", "media files moved, by direction", ["direction"]
         )
-        self.logins = Counter("ankisyncd_logins", "logins by result", ["result"], registry=r)
-        self._outcomes = {outcome: self.syncs.labels(outcome) for outcome in OUTCOMES}
-        for result in ("ok", "failed"):
-            self.logins.labels(result)
-        for direction in ("up", "down"):
-            self.media_files.labels(direction)
-        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self._byte_children: dict[tuple[Counter, str], Counter] = {}
+        self.logins = CounterSeries("ankisyncd_logins", "logins by result", ["result"])
+        # Shown from the start, with 0.
+        self._outcomes = {outcome: self.syncs.cell(outcome) for outcome in OUTCOMES}
+        self._login_ok, self._login_failed = self.logins.cell("ok"), self.logins.cell("failed")
+        self._media_up, self._media_down = (
+            self.media_files.cell("up"),
+            self.media_files.cell("down"),
+        )
+        self._routes: dict[tuple[str, str, int], _Route] = {}
+        # Registered in the order in which the scrape lists them.
+        for series in (self.requests, self.duration, self.received, self.sent):
+            r.register(series)
+        for series in (self.syncs, self.rows, self.media_files, self.logins):
+            r.register(series)
         self.collector = _StateCollector(state)
         r.register(self.collector)
 
     def request(
         self, endpoint: str, method: str, status: int, seconds: float, received: int, sent: int
     ) -> None:
-        # A label lookup takes a lock and builds a key each time: the children are kept.
-        children = self._children.get((endpoint, method, status))
-        if children is None:
-            children = self._children[endpoint, method, status] = (
-                self.requests.labels(endpoint, method, str(status)),
-                self.duration.labels(endpoint),
+        route = self._routes.get((endpoint, method, status))
+        if route is None:
+            route = self._routes[endpoint, method, status] = _Route(
+                self.requests.cell(endpoint, method, str(status)),
+                self.duration.buckets(endpoint),
             )
-        children[0].inc()
-        children[1].observe(seconds)
+        route.requests.value += 1
+        route.duration.observe(seconds)
         if received:
-            self._bytes(self.received, endpoint).inc(received)
+            if route.received is None:
+                route.received = self.received.cell(endpoint)
+            route.received.value += received
         if sent:
-            self._bytes(self.sent, endpoint).inc(sent)
-
-    def _bytes(self, counter: Counter, endpoint: str) -> Counter:
-        """``counter``'s child for ``endpoint``, made (and shown) at its first bytes."""
-        child = self._byte_children.get((counter, endpoint))
-        if child is None:
-            child = self._byte_children[counter, endpoint] = counter.labels(endpoint)
-        return child
+            if route.sent is None:
+                route.sent = self.sent.cell(endpoint)
+            route.sent.value += sent
 
     def login(self, ok: bool) -> None:
-        self.logins.labels("ok" if ok else "failed").inc()
+        (self._login_ok if ok else self._login_failed).value += 1
 
     def sync_ended(self, user: str, outcome: str, up: Moved, down: Moved) -> None:
-        (self._outcomes.get(outcome) or self.syncs.labels(outcome)).inc()
+        (self._outcomes.get(outcome) or self.syncs.cell(outcome)).value += 1
         for direction, moved in (("up", up), ("down", down)):
             for kind, count in moved.counts().items():
                 if count:
-                    self.rows.labels(kind, direction).inc(count)
+                    self.rows.cell(kind, direction).value += count
         super().sync_ended(user, outcome, up, down)
 
     def full_sync(self, user: str, direction: str, size: int) -> None:
-        self.syncs.labels(f"full_{direction}").inc()
+        self.syncs.cell(f"full_{direction}").value += 1
         super().full_sync(user, direction, size)
 
     def media_moved(self, user: str, up: int, down: int) -> None:
-        self.media_files.labels("up").inc(up)
-        self.media_files.labels("down").inc(down)
+        self._media_up.value += up
+        self._media_down.value += down
         super().media_moved(user, up, down)
 
     def count_users(self) -> None:
@@ -129,7 +141,7 @@ class Metrics(LogEvents):
         self.collector.users = self.collector.state.user_count()
 
     def exposition(self) -> bytes:
-        """The text format; only reads memory, so it may run on the event loop."""
+        """The text format; only reads memory, so it runs on the event loop with the counts."""
         return generate_latest(self.registry)
 
 
