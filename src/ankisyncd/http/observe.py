@@ -52,10 +52,6 @@ def device_id(host_key: str) -> str:
     return key_digest(host_key)[:12]
 
 
-def endpoint_label(path: str) -> str:
-    return _KNOWN.get(path, "other")
-
-
 class Tally:
     """Status and body bytes of one request, counted as they pass ``receive`` and ``send``."""
 
@@ -97,7 +93,7 @@ class Observed:
             await self.app.serve(scope, tally)
         finally:
             seconds = time.perf_counter() - started
-            endpoint = endpoint_label(scope["path"])
+            endpoint = _KNOWN.get(scope["path"], "other")
             self.metrics.request(
                 endpoint, scope["method"], tally.status, seconds, tally.received, tally.sent
             )

@@ -54,7 +54,7 @@ class LogEvents:
         pass
 
     def sync_ended(self, user: str, outcome: str, up: Moved, down: Moved) -> None:
-        if outcome == "no_changes":
+        if outcome == "no_changes" or not log.isEnabledFor(logging.INFO):
             return
         moved = {f"{k}_up": v for k, v in up.counts().items()}
         moved |= {f"{k}_down": v for k, v in down.counts().items()}
@@ -92,5 +92,7 @@ class Fanout:
 
 def _event(name: str, **fields: object) -> None:
     """Log one event: its fields in the text line, and as keys of their own in JSON."""
+    if not log.isEnabledFor(logging.INFO):  # the line is not built for nothing
+        return
     fields = {"event": name, **fields}
     log.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra={"fields": fields})
