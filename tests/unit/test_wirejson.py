@@ -65,7 +65,40 @@ _sql_rows = st.lists(
 )
 
 
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 @given(st.dictionaries(st.text(max_size=5), _sql_rows, max_size=3))
 @example({"notes": [[1, 'a\x1fb\x00\x7f\u2028"\\é😀\n\t']]})
 def test_rows_encode_to_the_same_bytes_as_json(value: dict[str, Any]) -> None:
-    assert encode_plain(value) == encode_json(value)
+    assert encode_plain(value) == _dumps(value)
+
+
+# Any JSON value Python can hold: unbounded integers, every float (NaN and infinities too),
+# any text (lone surrogates included, which neither encoder can write as UTF-8).
+any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(any_json)
+@example(1e16)  # 1e16 against 1e+16
+@example(1.5e-07)  # 1.5e-7 against 1.5e-07
+@example(1e-05)  # 0.00001 against 1e-05
+@example([0.0001, 0.1, -0.0, 5e-324, 1.7976931348623157e308])
+@example(float("nan"))  # null against NaN
+@example(float("-inf"))
+@example([1 << 64, -(1 << 63) - 1, 1 << 200])
+@example({"0.00001": "1e16", "\u2028": "a\x1f\x7f😀"})
+@example({"1": [True, False, None], "": {}})
+def test_encoding_gives_the_bytes_of_json_dumps(value: Any) -> None:
+    try:
+        expected = _dumps(value)
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            encode_json(value)
+    else:
+        assert encode_json(value) == expected

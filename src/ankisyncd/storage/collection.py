@@ -139,22 +139,26 @@ def ensure_collection(path: Path) -> None:
         staging.unlink(missing_ok=True)
 
 
+# One statement rather than three: ``meta`` reads the state again after every sync.
+_STATE = (
+    "select mod, scm, usn, not exists (select 1 from cards),"
+    " (select val from config where key = 'schedVer'),"
+    " (select val from config where key = 'creationOffset') from col"
+)
+
+
 def read_state(path: Path, con: sqlite3.Connection) -> CollectionState:
     """Read mod, scm, usn, emptiness and scheduler facts of the collection at ``path``."""
-    modified, schema_modified, usn = con.execute("select mod, scm, usn from col").fetchone()
-    empty = con.execute("select not exists (select 1 from cards)").fetchone()[0] == 1
-    config = dict(
-        con.execute(
-            "select key, val from config where key in ('schedVer', 'creationOffset')"
-        ).fetchall()
-    )
-    sched_ver = _json_value(config.get("schedVer"))
-    offset = _json_value(config.get("creationOffset"))
+    modified, schema_modified, usn, empty, raw_sched_ver, raw_offset = con.execute(
+        _STATE
+    ).fetchone()
+    sched_ver = _json_value(raw_sched_ver)
+    offset = _json_value(raw_offset)
     return CollectionState(
         modified=modified,
         schema_modified=schema_modified,
         usn=usn,
-        empty=empty,
+        empty=empty == 1,
         sched_ver=sched_ver if isinstance(sched_ver, int) else 1,
         has_creation_offset=isinstance(offset, int) and not isinstance(offset, bool),
         file_size=path.stat().st_size,

@@ -10,6 +10,7 @@ from typing import Any
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.protocol.normal import UnchunkedChanges
+from ankisyncd.protocol.wirejson import encode_json
 from ankisyncd.storage.legacy.deck import DeckRow, deck_from_legacy, deck_to_legacy
 from ankisyncd.storage.legacy.deckconfig import (
     DeckConfigRow,
@@ -208,7 +209,7 @@ def _replace_config(session: SyncSession, config: dict[str, Any]) -> None:
                 key,
                 session.server_usn,
                 now,
-                json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(),
+                encode_json(value),
             )
             for key, value in config.items()
         ],
