@@ -6,6 +6,8 @@ from pathlib import Path
 
 from ankisyncd.protocol.normal import Chunk
 from ankisyncd.storage.collection import ensure_collection
+from ankisyncd.storage.legacy import schemas
+from ankisyncd.storage.legacy.proto import decode, encode
 from ankisyncd.storage.sqlite import connect
 from ankisyncd.sync.chunks import apply_chunk
 from ankisyncd.sync.notes import field_checksum
@@ -94,4 +96,27 @@ def test_an_edit_keeping_the_first_field_and_a_repeated_id(tmp_path: Path) -> No
     ]
     assert con.execute("select did, due from cards").fetchall() == [(1, 6)]
     assert con.execute("pragma integrity_check").fetchone() == ("ok",)
+    con.close()
+
+
+def test_a_changed_sort_field_is_used_at_once(tmp_path: Path) -> None:
+    """The sort field's index is cached by the notetype's config: a notetype changed in
+    place (same id and mtime) is never read from a stale entry."""
+    path = tmp_path / "collection.anki2"
+    ensure_collection(path)
+    con = connect(path)
+    (basic, blob) = con.execute("select id, config from notetypes where name = 'Basic'").fetchone()
+    sort_fields = []
+    for mod, index in enumerate((0, 1, 0), 100):
+        config = encode(
+            schemas.NOTETYPE_CONFIG,
+            decode(schemas.NOTETYPE_CONFIG, blob) | {"sort_field_idx": index},
+        )
+        con.execute("update notetypes set config = ? where id = ?", (config, basic))
+        session = SyncSession.begin(con, "skey", 0, False)
+        note = (NID, "g", basic, mod, -1, "", "front\x1fback")
+        apply_chunk(session, Chunk(True, notes=[note]))
+        con.execute("commit")
+        sort_fields += con.execute("select sfld from notes").fetchone()
+    assert sort_fields == ["front", "back", "front"]
     con.close()

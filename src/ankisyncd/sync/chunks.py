@@ -24,23 +24,26 @@ _COLUMNS = {
     "notes": "id, guid, mid, mod, usn, tags, flds",
 }
 
+_SENT = ("revlog", "cards", "notes")  # in sending order
+# One statement instead of three (most syncs find nothing to send).
+_PENDING = " union all ".join(
+    f"select {kind}, id from {table} where usn >= ?1" for kind, table in enumerate(_SENT)
+)
+
 
 def next_chunk(session: SyncSession) -> Chunk:
     """The next rows changed on the server since the client's last sync."""
     con = session.con
     if session.pending is None:
-        # Taken once, before the client pushes its own cards and notes.
-        session.pending = [
-            (table, oid)
-            for table in ("revlog", "cards", "notes")
-            for (oid,) in con.execute(
-                f"select id from {table} where usn >= ?", (session.client_usn,)
-            )
-        ]
+        # Taken once, before the client pushes its own cards and notes; sorted by table only
+        # (stable), as SQL does not promise a compound select's order.
+        rows = con.execute(_PENDING, (session.client_usn,)).fetchall()
+        rows.sort(key=itemgetter(0))
+        session.pending = [(_SENT[kind], oid) for kind, oid in rows]
     batch = session.pending[session.sent : session.sent + CHUNK_SIZE]
     session.sent += len(batch)
     chunk = Chunk(done=len(batch) < CHUNK_SIZE)
-    for table in ("revlog", "cards", "notes"):
+    for table in _SENT:
         ids = [oid for t, oid in batch if t == table]
         rows = []
         for start in range(0, len(ids), 500):
