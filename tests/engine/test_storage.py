@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from ankisyncd.storage.collection import (
     TEMPLATE,
@@ -17,6 +21,7 @@ from ankisyncd.storage.collection import (
     day_start,
     ensure_collection,
     prepare_download,
+    read_state,
 )
 from ankisyncd.storage.sqlite import connect
 from ankisyncd.storage.upload import InvalidCollection, check_upload, install_upload
@@ -43,6 +48,41 @@ def test_new_collection_is_the_stock_one_with_fresh_times(tmp_path: Path) -> Non
     state = db.state()
     db.close()
     assert state.empty and state.sched_ver == 2 and not state.has_creation_offset
+
+
+@pytest.fixture(scope="module")
+def stock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, sqlite3.Connection]]:
+    path = tmp_path_factory.mktemp("stock") / "collection.anki2"
+    ensure_collection(path)
+    con = connect(path)
+    yield path, con
+    con.close()
+
+
+def _as_json_loads_reads(raw: bytes) -> object:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+@given(st.binary(max_size=8) | st.builds(lambda v: json.dumps(v).encode(), st.integers()))
+@example(b"2")
+@example(b"true")  # a bool is an int to Python: scheduler True, as json.loads reads it
+@example(b"NaN")  # json.loads only
+@example("2".encode("utf-16-le"))  # json.loads only: it detects UTF-16 and UTF-32
+@example(b"1e400")
+@example(b"\xef\xbb\xbf2")  # a byte order mark: refused by both
+@example(b'"\\ud800"')
+def test_scheduler_facts_are_read_as_json_loads_reads_them(
+    stock: tuple[Path, sqlite3.Connection], raw: bytes
+) -> None:
+    path, con = stock
+    con.execute("update config set val = ? where key in ('schedVer', 'creationOffset')", (raw,))
+    state = read_state(path, con)
+    value = _as_json_loads_reads(raw)
+    assert state.sched_ver == (value if isinstance(value, int) else 1)
+    assert state.has_creation_offset == (isinstance(value, int) and not isinstance(value, bool))
 
 
 def test_day_start_is_the_last_4am() -> None:
