@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -82,20 +83,10 @@ def collect_changes(session: SyncSession) -> UnchunkedChanges:
             con, "select id, name, mtime_secs, usn, config from notetypes where usn >= ?", since
         )
     if decks:
-        changes.decks = [
-            deck_to_legacy(row)
-            for row in con.execute(
-                "select id, name, mtime_secs, usn, common, kind from decks where usn >= ?",
-                (since,),
-            )
-        ]
+        changes.decks = [deck_to_legacy(r) for r in _since(con, "decks", "common, kind", since)]
     if deck_configs:
         changes.deck_configs = [
-            deck_config_to_legacy(row)
-            for row in con.execute(
-                "select id, name, mtime_secs, usn, config from deck_config where usn >= ?",
-                (since,),
-            )
+            deck_config_to_legacy(r) for r in _since(con, "deck_config", "config", since)
         ]
     if tags:
         changes.tags = [t for (t,) in con.execute("select tag from tags where usn >= ?", (since,))]
@@ -105,6 +96,13 @@ def collect_changes(session: SyncSession) -> UnchunkedChanges:
         }
         (changes.crt,) = con.execute("select crt from col").fetchone()
     return changes
+
+
+def _since(con: sqlite3.Connection, table: str, columns: str, usn: int) -> sqlite3.Cursor:
+    """Rows of ``table`` with a usn of at least ``usn``: id, name, mtime_secs, usn, ``columns``."""
+    return con.execute(
+        f"select id, name, mtime_secs, usn, {columns} from {table} where usn >= ?", (usn,)
+    )
 
 
 def _unique_name(
