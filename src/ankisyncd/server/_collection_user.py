@@ -32,11 +32,12 @@ class CollectionUser(UserState):
     session: SyncSession | None = None
     db: CollectionConnection = field(init=False)
     _state: tuple[object, CollectionState] | None = None
-    _writing: Guarded = field(init=False)
+    # ``async with writing``: ``lock`` and the collection lock file (a restore takes it).
+    writing: Guarded = field(init=False)
 
     def __post_init__(self) -> None:
         self.db = CollectionConnection(self.collection)
-        self._writing = Guarded(self.lock, lock_path(self.folder, COLLECTION_LOCK))
+        self.writing = Guarded(self.lock, lock_path(self.folder, COLLECTION_LOCK))
 
     async def collection_state(self) -> CollectionState:
         """What ``meta`` reports, read again only when the collection's files have changed."""
@@ -46,11 +47,6 @@ class CollectionUser(UserState):
             state = self.db.state() if self.db.is_open else await in_thread(self.db.state)
             self._state = (stamp, state)
         return self._state[1]
-
-    def writing(self) -> Guarded:
-        """``async with`` it holds ``lock`` and the user's collection file lock (a restore
-        takes it)."""
-        return self._writing
 
     def collection_changed(self) -> None:
         self._state = None

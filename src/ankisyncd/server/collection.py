@@ -98,7 +98,7 @@ class CollectionServer:
     async def start(self, user: UserName, skey: str, req: StartRequest) -> Graves:
         if not skey:
             raise BadRequest("missing skey")
-        async with self.users.use(user) as state, state.writing():
+        async with self.users.use(user) as state, state.writing:
             await state.abort_session()
             state.tally.begin()
             try:
@@ -190,7 +190,7 @@ class CollectionServer:
         a failure rolls the whole sync back (400; 503 when the server's storage failed)."""
         if not skey:
             raise BadRequest("missing skey")
-        async with self.users.use(user) as state, state.writing():
+        async with self.users.use(user) as state, state.writing:
             session = state.session
             if session is None:
                 state.tally.end("conflict")
@@ -259,7 +259,7 @@ class CollectionServer:
         if problem is not None:
             self.events.sync_ended(user, "failed", Moved(), Moved())
             return problem
-        async with state.writing():
+        async with state.writing:
             await state.abort_session()
             await in_thread(state.db.close)
             state.collection_changed()
@@ -270,7 +270,7 @@ class CollectionServer:
 
     async def download(self, user: UserName, version: int) -> tuple[BinaryIO, int]:
         """Open a snapshot of the collection for a full download: (file, size)."""
-        async with self.users.use(user) as state, state.writing():
+        async with self.users.use(user) as state, state.writing:
             await state.abort_session()
             await in_thread(state.db.close)
             state.collection_changed()
