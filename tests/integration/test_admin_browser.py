@@ -247,7 +247,9 @@ def test_keyboard_alone_logs_in_and_adds_a_user(
 ) -> None:
     page = open_tab(browser).page
     page.goto(admin_server.url + "admin/login")
-    page.keyboard.type(ADMIN_PASSWORD)  # the password field has the focus
+    # The field takes the focus by itself (autofocus); typing before it has would lose keys.
+    expect(page.get_by_label("Admin password")).to_be_focused()
+    page.keyboard.type(ADMIN_PASSWORD)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Users")).to_be_visible()
     page.get_by_label("Name").focus()
