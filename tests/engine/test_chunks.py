@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ankisyncd.protocol.normal import Chunk
-from ankisyncd.storage.collection import ensure_collection
 from ankisyncd.storage.legacy import schemas
 from ankisyncd.storage.legacy.proto import decode, encode
-from ankisyncd.storage.sqlite import connect
 from ankisyncd.sync.chunks import apply_chunk
 from ankisyncd.sync.notes import field_checksum
 from ankisyncd.sync.session import SyncSession
+from tests.support.stock import notetype_id, stock_collection
 
 NID, CID1, CID2, RID = 1_700_000_000_001, 1_700_000_000_002, 1_700_000_000_003, 1_700_000_000_004
 CARD_COLUMNS = "id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left,"
@@ -23,14 +22,9 @@ def _card(cid: int, did: int, mod: int, due: int, odid: int = 0) -> tuple[object
 
 
 def test_rows_are_inserted_then_updated_whichever_columns_changed(tmp_path: Path) -> None:
-    path = tmp_path / "collection.anki2"
-    ensure_collection(path)
-    con = connect(path)
+    con = stock_collection(tmp_path)
     con.execute("update col set usn = 7")
-    (basic, two_sided) = (
-        con.execute("select id from notetypes where name = ?", (name,)).fetchone()[0]
-        for name in ("Basic", "Basic (and reversed card)")
-    )
+    basic, two_sided = notetype_id(con, "Basic"), notetype_id(con, "Basic (and reversed card)")
     session = SyncSession.begin(con, "skey", 0, False)
     note = (NID, "guid", basic, 100, -1, " t ", "<b>front</b>\x1fback")
     apply_chunk(session, Chunk(False, [], [_card(CID1, 1, 100, 5), _card(CID2, 1, 100, 5)], [note]))
@@ -70,10 +64,8 @@ def test_rows_are_inserted_then_updated_whichever_columns_changed(tmp_path: Path
 
 
 def test_an_edit_keeping_the_first_field_and_a_repeated_id(tmp_path: Path) -> None:
-    path = tmp_path / "collection.anki2"
-    ensure_collection(path)
-    con = connect(path)
-    (basic,) = con.execute("select id from notetypes where name = 'Basic'").fetchone()
+    con = stock_collection(tmp_path)
+    basic = notetype_id(con, "Basic")
     session = SyncSession.begin(con, "skey", 0, False)
     other = NID + 10
     first = [
@@ -102,9 +94,7 @@ def test_an_edit_keeping_the_first_field_and_a_repeated_id(tmp_path: Path) -> No
 def test_a_changed_sort_field_is_used_at_once(tmp_path: Path) -> None:
     """The sort field's index is cached by the notetype's config: a notetype changed in
     place (same id and mtime) is never read from a stale entry."""
-    path = tmp_path / "collection.anki2"
-    ensure_collection(path)
-    con = connect(path)
+    con = stock_collection(tmp_path)
     (basic, blob) = con.execute("select id, config from notetypes where name = 'Basic'").fetchone()
     sort_fields = []
     for mod, index in enumerate((0, 1, 0), 100):

@@ -7,22 +7,19 @@ from pathlib import Path
 import pytest
 
 from ankisyncd.protocol.normal import Chunk
-from ankisyncd.storage.collection import ensure_collection
-from ankisyncd.storage.sqlite import connect
 from ankisyncd.storage.upload import USN_CHECKED_TABLES
 from ankisyncd.sync.chunks import apply_chunk
 from ankisyncd.sync.sanity import sanity_check
 from ankisyncd.sync.session import SyncSession
+from tests.support.stock import notetype_id, stock_collection
 
 NID, CID, RID = 1_700_000_000_001, 1_700_000_000_002, 1_700_000_000_003
 
 
 def _session(tmp_path: Path) -> SyncSession:
     """A session on a collection with a row in every table the check looks at."""
-    path = tmp_path / "collection.anki2"
-    ensure_collection(path)
-    con = connect(path)
-    (basic,) = con.execute("select id from notetypes where name = 'Basic'").fetchone()
+    con = stock_collection(tmp_path)
+    basic = notetype_id(con, "Basic")
     session = SyncSession.begin(con, "skey", 0, False)
     card = (CID, NID, 1, 0, 100, -1, 2, 2, 5, 3, 2500, 4, 0, 0, 0, 0, 0, "{}")
     revlog = (RID, CID, -1, 3, 10, 5, 2500, 6000, 1)
