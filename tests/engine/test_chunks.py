@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any, cast
 
 from ankisyncd.protocol.normal import Chunk
 from ankisyncd.storage.legacy import schemas
 from ankisyncd.storage.legacy.proto import decode, encode
-from ankisyncd.sync.chunks import apply_chunk
+from ankisyncd.sync.chunks import apply_chunk, next_chunk
 from ankisyncd.sync.notes import field_checksum
 from ankisyncd.sync.session import SyncSession
 from tests.support.stock import notetype_id, stock_collection
@@ -109,4 +111,54 @@ def test_a_changed_sort_field_is_used_at_once(tmp_path: Path) -> None:
         con.execute("commit")
         sort_fields += con.execute("select sfld from notes").fetchone()
     assert sort_fields == ["front", "back", "front"]
+    con.close()
+
+
+class _Recording:
+    """A connection that notes the text of every statement it is given."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con, self.texts = con, set[str]()
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        self.texts.add(sql)
+        return self.con.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        self.texts.add(sql)
+        return self.con.executemany(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.con, name)
+
+
+def test_syncs_reuse_a_few_statement_texts(tmp_path: Path) -> None:
+    """A kept connection caches its 128 latest statements, one per text: texts that change
+    with the usn or the number of rows would fill it with statements used once."""
+    con = stock_collection(tmp_path)
+    basic = notetype_id(con, "Basic")
+    recording = _Recording(con)
+    first_half: set[str] = set()
+    for sync in range(1, 41):
+        if sync == 21:
+            first_half = set(recording.texts)
+        con.execute("update col set usn = ?", (sync,))
+        session = SyncSession.begin(cast(sqlite3.Connection, recording), "skey", sync - 1, False)
+        count = sync % 13 + 1  # new rows, and as many of the last sync's again
+        ids = [NID + 100 * sync + i for i in range(count)]
+        again = [NID + 100 * (sync - 1) + i for i in range((sync - 1) % 13 + 1)] if sync > 1 else []
+        notes = [(i, f"g{i}", basic, sync, -1, "", f"{sync}\x1fb") for i in ids + again]
+        cards = [(n[0] + 50, n[0], *_card(0, 1, sync, sync)[2:]) for n in notes]
+        revlog = [(i + 70, i + 50, -1, 3, 10, 5, 2500, 6000, 1) for i in ids]
+        while not next_chunk(session).done:
+            pass
+        apply_chunk(session, Chunk(True, revlog, cards, notes))
+        con.execute("commit")
+    (changed,) = con.execute("select count() from notes where usn = 40").fetchone()
+    assert changed == 40 % 13 + 1 + 39 % 13 + 1
+    # The same texts again, whatever the usn: none used by one sync only.
+    assert recording.texts == first_half
+    # Five lookups by id (cards, notes and review log sent; cards and notes stored) of 1 to 27
+    # ids, padded to the powers of two up to 32: six texts each at most.
+    assert len([t for t in recording.texts if " in (" in t]) <= 5 * 6
     con.close()

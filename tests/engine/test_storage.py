@@ -23,7 +23,7 @@ from ankisyncd.storage.collection import (
     prepare_download,
     read_state,
 )
-from ankisyncd.storage.sqlite import connect
+from ankisyncd.storage.sqlite import connect, in_list
 from ankisyncd.storage.upload import InvalidCollection, check_upload, install_upload
 from ankisyncd.sync.session import Busy, SyncSession
 
@@ -207,4 +207,18 @@ def test_a_session_told_not_to_wait_reports_another_writer(tmp_path: Path) -> No
     assert con.in_transaction and session.server_usn == 0
     session.rollback()
     writer.close()
+    con.close()
+
+
+@given(st.lists(st.integers(-(1 << 63), (1 << 63) - 1), max_size=600))
+def test_an_in_list_selects_the_same_rows_in_fewer_lengths(values: list[int]) -> None:
+    marks, bound = in_list(values)
+    assert set(bound) == set(values)
+    assert len(bound) == marks.count("?") >= len(values)
+    assert len(bound) == 0 or len(bound) & (len(bound) - 1) == 0  # a power of two
+    con = sqlite3.connect(":memory:")
+    con.execute("create table t (v integer)")
+    con.executemany("insert into t values (?)", [(v,) for v in range(-3, 4)])
+    found = con.execute(f"select v from t where v in ({marks}) order by v", bound).fetchall()
+    assert found == [(v,) for v in sorted(set(values) & set(range(-3, 4)))]
     con.close()

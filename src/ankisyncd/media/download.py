@@ -9,6 +9,7 @@ import stat
 from ankisyncd.media.db import MediaStore, store_totals
 from ankisyncd.media.names import media_path
 from ankisyncd.media.zip import write_download
+from ankisyncd.storage.sqlite import in_list
 
 BATCH_BYTES = 2_621_440  # stop after the file that crosses 2.5 MiB
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -25,11 +26,9 @@ def download_files(store: MediaStore, names: list[str]) -> bytes:
     limits how many names a request may carry)."""
     chosen = []
     with store.open() as con:
+        marks, padded = in_list(names)
         sizes: dict[str, int] = dict(
-            con.execute(
-                f"select fname, size from media where fname in ({','.join('?' * len(names))})",
-                names,
-            )
+            con.execute(f"select fname, size from media where fname in ({marks})", padded)
         )
         total = 0
         for name in names:

@@ -11,7 +11,7 @@ from typing import BinaryIO
 from ankisyncd.media.db import MediaStore, store_totals
 from ankisyncd.media.zip import TempMaker, UploadEntry, read_upload
 from ankisyncd.storage.space import free_bytes
-from ankisyncd.storage.sqlite import rollback_after
+from ankisyncd.storage.sqlite import in_list, rollback_after
 
 _UPSERT = "insert or replace into media (fname, csum, size, usn, mtime) values (?,?,?,?,?)"
 _DELETE = "update media set size = 0, usn = ?, mtime = ? where fname = ?"
@@ -53,12 +53,11 @@ def _apply(
     con: sqlite3.Connection, entries: list[UploadEntry], usn: int, now: int
 ) -> tuple[list[UploadEntry], int]:
     """Record the batch's changes in order; returns the entries that changed something."""
-    names = list({entry.name for entry in entries})
+    marks, names = in_list(list({entry.name for entry in entries}))
     known: dict[str, tuple[bytes | None, int]] = {
         name: (csum, size)
         for name, csum, size in con.execute(
-            f"select fname, csum, size from media where fname in ({','.join('?' * len(names))})",
-            names,
+            f"select fname, csum, size from media where fname in ({marks})", names
         )
     }
     changed: list[UploadEntry] = []

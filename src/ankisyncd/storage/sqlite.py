@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ankisyncd.errors import UserUnavailable
 
 BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 
 
 def unicase(a: str, b: str) -> int:
@@ -69,6 +71,19 @@ def _no_room_for_index(exc: sqlite3.OperationalError) -> bool:
     if name is not None:
         return str(name).startswith("SQLITE_IOERR_SHM")
     return str(exc) == "disk I/O error"
+
+
+def in_list(values: Sequence[T]) -> tuple[str, list[T]]:
+    """The ``?, ?, ...`` of an ``in (...)`` for ``values`` and the values to bind,
+    padded to a power of two with repeats of the last one (an ``in`` does not count them).
+
+    A connection keeps its 128 most recent statements prepared, each distinct text apart: with
+    one text per length of the list, those kept open by the server filled with statements used
+    once (~600 KB a connection); padded, a table's lookups share a few texts.
+    """
+    padded = list(values)
+    padded += padded[-1:] * ((1 << (len(padded) - 1).bit_length()) - len(padded))
+    return ",".join("?" * len(padded)), padded
 
 
 def rollback_after(con: sqlite3.Connection) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -12,6 +12,7 @@ from ankisyncd.protocol.normal import Chunk
 from ankisyncd.protocol.rows import NoteRow
 from ankisyncd.storage.legacy import schemas
 from ankisyncd.storage.legacy.proto import decode
+from ankisyncd.storage.sqlite import in_list
 from ankisyncd.sync.changes import ApplyError
 from ankisyncd.sync.notes import FIELD_SEPARATOR, clean_fields, sort_field_and_checksum
 from ankisyncd.sync.session import SyncSession
@@ -47,10 +48,9 @@ def next_chunk(session: SyncSession) -> Chunk:
         ids = [oid for t, oid in batch if t == table]
         rows = []
         for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
+            marks, part = in_list(ids[start : start + 500])
             rows += con.execute(
-                f"select {_COLUMNS[table]} from {table} where id in ({','.join('?' * len(part))})",
-                part,
+                f"select {_COLUMNS[table]} from {table} where id in ({marks})", part
             ).fetchall()
         getattr(chunk, table).extend(rows)
     return chunk
@@ -60,17 +60,22 @@ def apply_chunk(session: SyncSession, chunk: Chunk) -> None:
     """Store the client's rows: review log first, then cards, then notes."""
     con, usn = session.con, session.server_usn
     if chunk.revlog:
-        con.executemany(_sql("revlog", "insert", usn), chunk.revlog)
+        con.executemany(_sql("revlog", "insert"), [_stamped(r, 2, usn) for r in chunk.revlog])
     stored = _stored(session, "cards", [c[0] for c in chunk.cards])
-    cards = [c for c in chunk.cards if _wins(session, stored, c[0], c[4])]
-    _write(con, "cards", cards, stored, usn)
+    cards = [_stamped(c, 5, usn) for c in chunk.cards if _wins(session, stored, c[0], c[4])]
+    _write(con, "cards", cards, stored)
     stored = _stored(session, "notes", [n[0] for n in chunk.notes])
     notes = [_prepare_note(session, n) for n in chunk.notes if _wins(session, stored, n[0], n[3])]
-    _write(con, "notes", notes, stored, usn)
+    _write(con, "notes", notes, stored)
 
 
-# The rows as they arrive (review log, cards) or are prepared (notes), bound by position: the
-# statements put in the server's usn, and a note's flags and data, which are always 0 and "".
+def _stamped(row: Sequence[Any], usn_index: int, usn: int) -> tuple[Any, ...]:
+    """The row with the server's usn in place of the client's."""
+    return (*row[:usn_index], usn, *row[usn_index + 1 :])
+
+
+# The rows as stamped (review log, cards) or prepared (notes) with the server's usn, bound by
+# position; the statements put in a note's flags and data, which are always 0 and "".
 _ROW_COLUMNS = {
     "revlog": _COLUMNS["revlog"].split(", "),
     "cards": _COLUMNS["cards"].split(", "),
@@ -86,15 +91,13 @@ _steady_of = {t: itemgetter(*(_ROW_COLUMNS[t].index(c) for c in cs)) for t, cs i
 assert all(_ROW_COLUMNS[t][-1] not in cs for t, cs in _STEADY.items())
 
 
-# The usn is part of the text, so each sync's statements are prepared anew (~20-60 µs each):
-# only those with rows to bind are run.
-@lru_cache(maxsize=32)
-def _sql(table: str, kind: str, usn: int) -> str:
+# Fixed texts, whatever the sync: each connection prepares them once and keeps them.
+@cache
+def _sql(table: str, kind: str) -> str:
     """``insert`` (``or ignore`` for the review log), ``update``, or ``update steady`` (leaving
-    out the steady columns) of a row bound by position, with ``usn`` set."""
+    out the steady columns) of a row bound by position."""
     columns = _ROW_COLUMNS[table]
-    values = {c: f"?{i}" for i, c in enumerate(columns, 1)} | {"usn": str(int(usn))}
-    values |= _FIXED.get(table, {})
+    values = {c: f"?{i}" for i, c in enumerate(columns, 1)} | _FIXED.get(table, {})
     if kind == "insert":
         verb = "insert or ignore" if table == "revlog" else "insert"
         return f"{verb} into {table} ({', '.join(values)}) values ({', '.join(values.values())})"
@@ -108,7 +111,6 @@ def _write(
     table: str,
     rows: Sequence[tuple[Any, ...]],
     stored: dict[int, tuple[int, int, object]],
-    usn: int,
 ) -> None:
     """Update the rows that exist (cheaper than replacing: only changed indexes are touched)
     and insert the others."""
@@ -126,7 +128,7 @@ def _write(
             moved.append(row)
     for kind, batch in (("update steady", steady), ("update", moved), ("insert", new)):
         if batch:
-            con.executemany(_sql(table, kind, usn), batch)
+            con.executemany(_sql(table, kind), batch)
 
 
 def _stored(session: SyncSession, table: str, ids: list[int]) -> dict[int, tuple[int, int, object]]:
@@ -135,11 +137,9 @@ def _stored(session: SyncSession, table: str, ids: list[int]) -> dict[int, tuple
     steady_of = itemgetter(*range(3, 3 + len(_STEADY[table])))
     found: dict[int, tuple[int, int, object]] = {}
     for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
+        marks, part = in_list(ids[start : start + 500])
         for row in session.con.execute(
-            f"select id, usn, mod, {columns} from {table}"
-            f" where id in ({','.join('?' * len(part))})",
-            part,
+            f"select id, usn, mod, {columns} from {table} where id in ({marks})", part
         ):
             found[row[0]] = (row[1], row[2], steady_of(row))
     return found
