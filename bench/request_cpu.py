@@ -168,17 +168,23 @@ def main() -> None:
     parser.add_argument("--callgrind", action="store_true", help="count instructions")
     parser.add_argument("--syncs", action="store_true", help="small syncs, not metas")
     parser.add_argument("--src", action="append", default=[], help="NAME=checkout: its src/")
+    parser.add_argument(
+        "--python", action="append", default=[], help="NAME=interpreter, for variant%NAME"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ankisyncd-request-cpu-"))
     servers: list[Server] = []
     sources = dict(item.split("=", 1) for item in args.src)
+    pythons = dict(item.split("=", 1) for item in args.python)
     for name in args.variants.split(","):
+        variant_name, _, py = name.partition("%")
+        python = pythons[py] if py else sys.executable
         if name == "official":
             command = [sys.executable, "-m", "anki.syncserver"]
         elif name == "bare":
             command = [sys.executable, "-c", BARE]
         else:
-            variant, _, base = name.partition("@")
+            variant, _, base = variant_name.partition("@")
             patch = PATCHES[variant]
             if patch is None:
                 code = "from ankisyncd.cli import main; main(['serve'])\n"
@@ -186,9 +192,9 @@ def main() -> None:
                 code = LAUNCH.format(patch=patch)
             if base:
                 code = f"import sys; sys.path.insert(0, {sources[base] + '/src'!r})\n" + code
-            command = [sys.executable, "-c", code]
+            command = [python, "-c", code]
         if args.callgrind:
-            out = root / f"callgrind.{name.replace('@', '_')}"
+            out = root / f"callgrind.{name.replace('@', '_').replace('%', '_')}"
             command = [
                 "valgrind",
                 "--tool=callgrind",
@@ -197,7 +203,7 @@ def main() -> None:
                 *command,
             ]
         kind = _SlowServer if args.callgrind else Server
-        servers.append(kind(name.replace("@", "_"), command, root, 1))
+        servers.append(kind(name.replace("@", "_").replace("%", "_"), command, root, 1))
     results: dict[str, list[float]] = {s.name: [] for s in servers}
     system: dict[str, list[float]] = {s.name: [] for s in servers}
     for _ in range(args.rounds):
