@@ -33,7 +33,7 @@ PATCHES: dict[str, str | None] = {
     # uvicorn's own httptools protocol instead of our guarded subclass
     "noguard": "serving.guarded_protocol = lambda limits: 'httptools'\n",
     # no metrics and no request log event
-    "noobserve": "app.Observed = lambda inner, metrics: inner\n",
+    "noobserve": "from ankisyncd.http import direct\ndirect.observed = lambda *a: None\n",
     # glibc's adaptive mmap threshold, Python's default switch interval
     "nomemory": "serving.return_large_blocks = lambda: False\n",
     "switch5ms": "serving.SWITCH_INTERVAL = 0.005\n",

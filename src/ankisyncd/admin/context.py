@@ -108,7 +108,7 @@ class Admin:
     def address(self, request: Request) -> str:
         """The client's address, resolved as for sync requests (``ip_header``, ``trusted_proxies``):
         what the action log names and the login throttle counts against."""
-        return self.addresses.client_address(request)
+        return self.addresses.client_address(request.scope)
 
     async def in_thread(self, func: Callable[..., T], *args: Any) -> T:
         """SQLite and password hashing never run on the event loop."""

@@ -6,7 +6,8 @@ import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from starlette.requests import HTTPConnection
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 from ankisyncd.config import IpNetwork, Settings
 
@@ -53,15 +54,16 @@ class AddressSource:
         """The source ``ip_header`` and ``trusted_proxies`` name: for sync and admin requests."""
         return cls(settings.ip_header, settings.trusted_proxies)
 
-    def client_address(self, conn: HTTPConnection) -> str:
-        """The client's IP address as text; the peer's when no trusted header names one."""
-        client = conn.scope.get("client")  # as ``conn.client``, without its named tuple
+    def client_address(self, scope: Scope) -> str:
+        """The client's IP address as text (of an ASGI ``scope``); the peer's when no trusted
+        header names one."""
+        client = scope.get("client")  # as ``conn.client``, without its named tuple
         peer = client[0] if client else "-"
         found = IP_HEADERS.get(self.header)
         if found is None or not self._trusts(peer):
             return peer
         name, pick = found
-        raw = conn.headers.get(name)
+        raw = Headers(scope=scope).get(name)
         if not raw:
             return peer
         try:

@@ -19,9 +19,9 @@ from starlette.types import ASGIApp
 
 from ankisyncd.http.address import AddressSource
 from ankisyncd.http.collection_endpoint import SyncEndpoint
-from ankisyncd.http.direct import Direct
+from ankisyncd.http.direct import Front
 from ankisyncd.http.media_endpoint import MediaEndpoint
-from ankisyncd.http.observe import Observed, metrics_endpoint
+from ankisyncd.http.observe import metrics_endpoint
 from ankisyncd.protocol.messages import encode_json
 from ankisyncd.server import SyncServer
 
@@ -56,18 +56,19 @@ def build_app(
     sync = SyncEndpoint(server, addresses, json_bytes)
     media = MediaEndpoint(server, addresses, json_bytes)
     routes: list[BaseRoute] = [
-        Route("/sync/{method}", sync.handle, methods=["POST"]),  # most requests: first
+        # POSTs to these are served by Front directly; GET /msync/begin and 405s come here.
+        Route("/sync/{method}", sync, methods=["POST"]),
         Route("/health", _health(server), methods=["GET", "HEAD"]),
-        Route("/msync/{method}", media.handle, methods=["GET", "POST"]),
+        Route("/msync/{method}", media, methods=["GET", "POST"]),
         # Old clients with a separately typed media URL sometimes add a slash.
-        Route("/msync//{method}", media.handle, methods=["GET", "POST"]),
+        Route("/msync//{method}", media, methods=["GET", "POST"]),
     ]
     if admin is not None:  # when off, /admin/ is not even a route: 404, nothing spent
         routes.append(Mount("/admin", app=admin))
     serve_metrics = metrics_endpoint(server.metrics, server.metrics_token)
     routes.append(Route("/metrics", serve_metrics, methods=["GET"]))
     router = Router(routes=routes, lifespan=_lifespan(server))
-    return Observed(Direct(sync.handle, media.handle, router), server.metrics)
+    return Front(sync, media, router, server.metrics)
 
 
 def _lifespan(server: SyncServer) -> Callable[[Router], AbstractAsyncContextManager[None]]:

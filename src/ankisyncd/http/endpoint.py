@@ -12,6 +12,7 @@ from typing import TypeVar
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from ankisyncd.http.address import AddressSource, printable
 from ankisyncd.http.errors import error_response
@@ -67,15 +68,21 @@ class Endpoint:
     async def dispatch(self, method: Method, incoming: Incoming, seen: Seen) -> Response:
         raise NotImplementedError
 
-    async def early(self, request: Request, method: Method, seen: Seen) -> Response | None:
-        """An answer given before the body is read (none by default)."""
+    async def early(self, scope: Scope, method: Method, seen: Seen) -> Response | None:
+        """An answer given before the body is read, to a request other than a POST (none by
+        default)."""
         return None
 
-    async def handle(self, request: Request) -> Response:
-        name = request.path_params["method"]
-        seen = Seen(self.addresses.client_address(request))
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """As an ASGI app, for the Router's routes (``path_params`` names the method)."""
+        response = await self.handle(scope, receive, scope["path_params"]["method"])
+        await response(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, name: str) -> Response:
+        """The answer to a request for the method ``name``; every error becomes one."""
+        seen = Seen(self.addresses.client_address(scope))
         try:
-            response = await self._handle(request, name, seen)
+            response = await self._answer(scope, receive, name, seen)
         except Exception as exc:
             context = f"{self.prefix}{printable(name)} user={seen.user} addr={seen.address}"
             where = self.server.where(seen.user if seen.user != "-" else None)
@@ -83,27 +90,31 @@ class Endpoint:
         self.server.activity.record(
             self.prefix + printable(name), seen.user, seen.client, response.status_code
         )
-        note(request, seen.user, seen.client, seen.host_key, seen.address)  # the log event
+        note(scope, seen.user, seen.client, seen.host_key, seen.address)  # the log event
         return response
 
-    async def _handle(self, request: Request, name: str, seen: Seen) -> Response:
+    async def _answer(self, scope: Scope, receive: Receive, name: str, seen: Seen) -> Response:
         method = self.method(name)
         if method is None:
             return PlainTextResponse(f"Invalid URL: unknown variant `{name}`", status_code=400)
-        answer = await self.early(request, method, seen)
-        if answer is not None:
-            return answer
-        raw_header = raw_sync_header(request.scope["headers"])
+        if scope["method"] != "POST":  # nearly all are: no ``early`` awaited for them
+            answer = await self.early(scope, method, seen)
+            if answer is not None:
+                return answer
+        raw_header = raw_sync_header(scope["headers"])
         if raw_header is not None:
-            incoming = v11_request(parse_sync_header(raw_header), request.receive)
+            incoming = v11_request(parse_sync_header(raw_header), receive)
         else:
-            # A login's form carries no key (or an old one): it is not checked early.
-            check = None if method is SyncMethod.HOST_KEY else self._check_key
-            incoming = await legacy_request(
-                request, self._form_limit(method), self.server.data_root, check
-            )
+            incoming = await self._legacy(scope, receive, method)
         seen.client = printable(incoming.client_version or ("legacy" if incoming.legacy else "-"))
         return await self.dispatch(method, incoming, seen)
+
+    async def _legacy(self, scope: Scope, receive: Receive, method: Method) -> Incoming:
+        """A multipart request, read through the Starlette Request its form parser takes (one
+        is built only here). A login's form carries no key (or an old one): not checked early."""
+        check = None if method is SyncMethod.HOST_KEY else self._check_key
+        request = Request(scope, receive)
+        return await legacy_request(request, self._form_limit(method), self.server.data_root, check)
 
     def _size(self, method: Method) -> int:
         """The most decoded bytes ``method``'s body may have."""

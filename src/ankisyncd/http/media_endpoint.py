@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.datastructures import QueryParams
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import Scope
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.http.address import printable
@@ -31,13 +32,14 @@ class MediaEndpoint(Endpoint):
     def method(self, name: str) -> Method | None:
         return _MEDIA_METHODS.get(name)
 
-    async def early(self, request: Request, method: Method, seen: Seen) -> Response | None:
-        if request.method != "GET":
+    async def early(self, scope: Scope, method: Method, seen: Seen) -> Response | None:
+        if scope["method"] != "GET":
             return None
         if method is not MediaSyncMethod.BEGIN:
             return PlainTextResponse("405", status_code=405)
         # GET /msync/begin?k=<hkey>&v=<version>, as desktop 2.1.22 to 2.1.56 send it.
-        key, version = request.query_params.get("k"), request.query_params.get("v")
+        query = QueryParams(scope["query_string"])
+        key, version = query.get("k"), query.get("v")
         if not key or not version:
             raise BadRequest("begin needs k and v")
         seen.client = printable(version)

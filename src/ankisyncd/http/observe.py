@@ -10,7 +10,7 @@ import hmac
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -20,9 +20,6 @@ from starlette.types import Message, Receive, Scope, Send
 from ankisyncd.observe.metrics import Metrics
 from ankisyncd.protocol.methods import MediaSyncMethod, SyncMethod
 from ankisyncd.users.hostkey import key_digest
-
-if TYPE_CHECKING:
-    from ankisyncd.http.direct import Direct
 
 log = logging.getLogger("ankisyncd.http")
 INFO_KEY = "ankisyncd"
@@ -34,9 +31,9 @@ _KNOWN |= {f"/msync//{m.value}": f"msync/{m.value}" for m in MediaSyncMethod}
 _KNOWN |= {"/health": "health", "/metrics": "metrics"}
 
 
-def note(request: Request, user: str, client: str, host_key: str = "", address: str = "") -> None:
+def note(scope: Scope, user: str, client: str, host_key: str = "", address: str = "") -> None:
     """Record who made this request (and from where: http/address.py), for its log event."""
-    info = request.scope.setdefault(INFO_KEY, {})
+    info = scope.setdefault(INFO_KEY, {})
     info["user"], info["client"] = user, client
     if address:
         info["address"] = address
@@ -69,31 +66,17 @@ class Tally:
         await self.downstream(message)
 
 
-class Observed:
-    """ASGI middleware: request metrics and the request log event."""
-
-    def __init__(self, app: Direct, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        tally = Tally(receive, send)
-        info: dict[str, Any] = scope.setdefault(INFO_KEY, {})
-        try:
-            await self.app.serve(scope, tally)
-        finally:
-            seconds = time.perf_counter() - started
-            endpoint = _KNOWN.get(scope["path"], "other")
-            self.metrics.request(
-                endpoint, scope["method"], tally.status, seconds, tally.received, tally.sent
-            )
-            # Checked first: the event's fields cost more than the metrics (bench/request_cpu.py).
-            if endpoint not in ("health", "metrics") and log.isEnabledFor(logging.INFO):
-                _log_request(scope, info, endpoint, tally, seconds)
+def observed(
+    metrics: Metrics, scope: Scope, info: dict[str, Any], tally: Tally, started: float
+) -> None:
+    """Count an answered request (begun at ``started``, by ``time.perf_counter``) in the
+    metrics and log its event."""
+    seconds = time.perf_counter() - started
+    endpoint = _KNOWN.get(scope["path"], "other")
+    metrics.request(endpoint, scope["method"], tally.status, seconds, tally.received, tally.sent)
+    # Checked first: the event's fields cost more than the metrics (bench/request_cpu.py).
+    if endpoint not in ("health", "metrics") and log.isEnabledFor(logging.INFO):
+        _log_request(scope, info, endpoint, tally, seconds)
 
 
 def _log_request(
