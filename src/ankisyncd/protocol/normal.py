@@ -6,7 +6,7 @@ Legacy notetype, deck and deck-config objects stay JSON objects here; the engine
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.protocol.limits import BODY_LIMITS
@@ -41,11 +41,10 @@ def _id(value: Any, what: str) -> int:
     return _int(value, I64, what)
 
 
-@dataclass(frozen=True)
-class Graves:
-    cards: list[int] = field(default_factory=list)
-    notes: list[int] = field(default_factory=list)
-    decks: list[int] = field(default_factory=list)
+class Graves(NamedTuple):
+    cards: list[int]
+    notes: list[int]
+    decks: list[int]
 
     @classmethod
     def from_json(cls, value: Any) -> Graves:
@@ -60,8 +59,7 @@ class Graves:
         return {"cards": self.cards, "notes": self.notes, "decks": self.decks}
 
 
-@dataclass(frozen=True)
-class StartRequest:
+class StartRequest(NamedTuple):
     client_usn: int
     local_is_newer: bool
     graves: Graves | None  # legacy clients send their deletions here
@@ -166,8 +164,7 @@ def parse_sanity_check(body: bytes) -> Counts:
     return tuple(_int(v, U32, "count") for v in value[1:])
 
 
-@dataclass(frozen=True)
-class SanityCheckResponse:
+class SanityCheckResponse(NamedTuple):
     ok: bool
     client: Counts
     server: Counts | None
