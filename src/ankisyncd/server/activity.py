@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ankisyncd.observe.events import Moved
 
@@ -25,8 +26,7 @@ class RequestError:
     status: int
 
 
-@dataclass(frozen=True)
-class LastSync:
+class LastSync(NamedTuple):  # one per meta: a tuple is built ~3x faster than a frozen dataclass
     at: float
     client: str
 

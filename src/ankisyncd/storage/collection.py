@@ -10,10 +10,9 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import msgspec
 
@@ -46,9 +45,8 @@ _temp_numbers = itertools.count()
 _decode = msgspec.json.Decoder().decode
 
 
-@dataclass(frozen=True)
-class CollectionState:
-    """What ``meta`` reports about a stored collection."""
+class CollectionState(NamedTuple):
+    """What ``meta`` reports about a stored collection (read again after every sync)."""
 
     modified: int  # ms
     schema_modified: int  # ms

@@ -6,8 +6,7 @@ import json
 import sqlite3
 import time
 import unicodedata
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ankisyncd.errors import BadRequest
 from ankisyncd.protocol.normal import UnchunkedChanges
@@ -27,8 +26,7 @@ class ApplyError(Exception):
     """Client data that cannot be applied; the session is dropped (400)."""
 
 
-@dataclass(frozen=True)
-class ParsedChanges:
+class ParsedChanges(NamedTuple):  # one per applyChanges: cheaper to build than a dataclass
     notetypes: list[NotetypeRows]
     decks: list[DeckRow]
     deck_configs: list[DeckConfigRow]
