@@ -3,9 +3,13 @@ Counter and Histogram: the same events give the same exposition, ``_created`` in
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +20,7 @@ from prometheus_client import metrics as client_metrics
 from prometheus_client.parser import text_string_to_metric_families
 
 from ankisyncd.observe.events import OUTCOMES, Moved
+from ankisyncd.observe.exposition import StateCollector
 from ankisyncd.observe.metrics import DURATION_BUCKETS, Metrics
 
 
@@ -76,7 +81,7 @@ class _Reference:
             self.logins.labels(result)
         for direction in ("up", "down"):
             self.media_files.labels(direction)
-        r.register(metrics.collector)  # the gauges read the same state in both
+        r.register(StateCollector(metrics))  # the gauges read the same state in both
 
     def request(
         self, endpoint: str, method: str, status: int, seconds: float, received: int, sent: int
@@ -221,3 +226,26 @@ def test_created_series_follow_the_library_switch() -> None:
     old, new, _, _ = _both(events)
     assert "_created" not in new
     assert new == old
+
+
+def test_prometheus_client_is_imported_at_the_first_scrape(tmp_path: Path) -> None:
+    """A server whose /metrics nobody reads does not load it (~1.6 MiB resident)."""
+    code = """
+import os, sys
+from ankisyncd.config import load
+from ankisyncd.http.app import build_app
+from ankisyncd.server import SyncServer
+server = SyncServer(load({}, os.environ))
+server.startup()
+build_app(server)
+print("prometheus_client" in sys.modules)
+server.metrics.count_users()
+text = server.metrics.exposition().decode()
+print("prometheus_client" in sys.modules, "ankisyncd_users 1.0" in text)
+"""
+    env = {**os.environ, "SYNC_BASE": str(tmp_path), "SYNC_USER1": "u:p"}
+    env["ANKISYNCD_LOG_LEVEL"] = "warning"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "True", "True"]

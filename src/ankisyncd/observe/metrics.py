@@ -1,16 +1,15 @@
-"""Prometheus metrics, in a registry of their own (several servers can share a process)."""
+"""Prometheus metrics: counted here as plain numbers, shown by ``observe/exposition.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Protocol
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
 
 from ankisyncd.observe.events import OUTCOMES, LogEvents, Moved
 from ankisyncd.observe.series import Buckets, Cell, CounterSeries, HistogramSeries
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 # Seconds; a meta takes milliseconds, a full sync of a large collection tens of seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -52,7 +51,9 @@ class Metrics(LogEvents):
     (``observe.series``)."""
 
     def __init__(self, state: ServerState) -> None:
-        self.registry = r = CollectorRegistry(auto_describe=True)
+        self.state = state
+        self.users = 0  # read by ``count_users`` before each exposition
+        self._registry: CollectorRegistry | None = None  # made at the first exposition
         self.requests = CounterSeries(
             "ankisyncd_requests",
             "HTTP requests by endpoint, HTTP method and status",
@@ -88,13 +89,11 @@ class Metrics(LogEvents):
             self.media_files.cell("down"),
         )
         self._routes: dict[tuple[str, str, int], _Route] = {}
-        # Registered in the order in which the scrape lists them.
-        for series in (self.requests, self.duration, self.received, self.sent):
-            r.register(series)
-        for series in (self.syncs, self.rows, self.media_files, self.logins):
-            r.register(series)
-        self.collector = _StateCollector(state)
-        r.register(self.collector)
+        # In the order in which the scrape lists them.
+        self.series: tuple[CounterSeries | HistogramSeries, ...] = (
+            *(self.requests, self.duration, self.received, self.sent),
+            *(self.syncs, self.rows, self.media_files, self.logins),
+        )
 
     def request(
         self, endpoint: str, method: str, status: int, seconds: float, received: int, sent: int
@@ -137,50 +136,22 @@ class Metrics(LogEvents):
         super().media_moved(user, up, down)
 
     def count_users(self) -> None:
-        """Read the number of users for the next exposition (blocking: run it in a thread)."""
-        self.collector.users = self.collector.state.user_count()
+        """Read the number of users for the next exposition (blocking: run it in a thread,
+        which also loads prometheus_client the first time)."""
+        self.users = self.state.user_count()
+        self._shown()
 
     def exposition(self) -> bytes:
         """The text format; only reads memory, so it runs on the event loop with the counts."""
-        return generate_latest(self.registry)
+        from ankisyncd.observe.exposition import render
 
+        return render(self._shown())
 
-class _StateCollector(Collector):
-    def __init__(self, state: ServerState) -> None:
-        self.state = state
-        self.users = 0
+    def _shown(self) -> CollectorRegistry:
+        """The registry showing these metrics, made at the first scrape: a server whose
+        metrics nobody reads never imports prometheus_client (~1.6 MiB)."""
+        if self._registry is None:
+            from ankisyncd.observe.exposition import registry_of
 
-    def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(
-            "ankisyncd_active_sync_sessions",
-            "normal syncs begun and not yet finished or aborted",
-            value=self.state.active_sessions(),
-        )
-        yield GaugeMetricFamily("ankisyncd_users", "users who can log in", value=self.users)
-        collection = GaugeMetricFamily(
-            "ankisyncd_user_collection_bytes",
-            "size of each user's collection file, as last seen (users seen since start)",
-            labels=["user"],
-        )
-        media = GaugeMetricFamily(
-            "ankisyncd_user_media_bytes",
-            "size of each user's media files per media.db, as last seen",
-            labels=["user"],
-        )
-        for user, col_bytes, media_bytes in self.state.data_sizes():
-            if col_bytes is not None:
-                collection.add_metric([user], col_bytes)
-            if media_bytes is not None:
-                media.add_metric([user], media_bytes)
-        yield collection
-        yield media
-        free = self.state.free_bytes()
-        if free is not None:
-            yield GaugeMetricFamily(
-                "ankisyncd_data_root_free_bytes",
-                "free bytes on the file system of the data root (low_space_megs warns)",
-                value=free,
-            )
-
-    def describe(self) -> Iterator[Metric]:
-        return iter(())
+            self._registry = registry_of(self)
+        return self._registry
