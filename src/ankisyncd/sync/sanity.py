@@ -32,7 +32,8 @@ def sanity_check(session: SyncSession, client: Counts) -> SanityCheckResponse:
     else:
         # The counts read every page of the counted tables' smallest indexes, which only
         # ``finish`` follows: give them back now rather than hold them while the client
-        # checks and the request queues (W9's peak RSS 53.3 -> 50.7 MiB; ~3 more page reads).
+        # checks and the request queues (W9: peak RSS 53.3 -> 50.7 MiB, for one more page
+        # read per sync).
         session.release_memory()
     return response
 
