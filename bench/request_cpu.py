@@ -199,7 +199,7 @@ def main() -> None:
     parser.add_argument("--syncs", action="store_true", help="small syncs, not metas")
     parser.add_argument("--src", action="append", default=[], help="NAME=checkout: its src/")
     parser.add_argument(
-        "--python", action="append", default=[], help="NAME=interpreter, for variant%NAME"
+        "--python", action="append", default=[], help="NAME=interpreter, for variant%%NAME"
     )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ankisyncd-request-cpu-"))

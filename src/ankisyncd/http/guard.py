@@ -14,6 +14,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ankisyncd.http.writes import OneWriteHttpToolsProtocol
+
 # Request line and headers of real clients are well under 2 KiB (the anki-sync header ~200 B).
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -45,7 +47,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
     return Guarded
 
 
-class GuardedHttpToolsProtocol(HttpToolsProtocol):
+class GuardedHttpToolsProtocol(OneWriteHttpToolsProtocol):
     """Closes connections whose request headers or body stall.
 
     Headers have a deadline counted from the connection's first byte wait (or the first byte of

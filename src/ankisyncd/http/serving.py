@@ -41,6 +41,7 @@ def _options(settings: Settings, tls: dict[str, Any]) -> dict[str, Any]:
         "proxy_headers": False,  # http/address.py reads forwarded addresses, from trusted proxies
         "timeout_graceful_shutdown": 10,
         **tls,
+        "ws": "none",  # no WebSockets; http/writes.py wraps the transport an upgrade would take
         "http": guarded_protocol(ConnectionLimits(settings.header_timeout, settings.body_timeout)),
         "timeout_keep_alive": max(1, round(settings.keep_alive_timeout)),
         "limit_concurrency": settings.max_connections,
