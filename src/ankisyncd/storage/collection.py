@@ -217,6 +217,11 @@ class CollectionConnection:
         """Open on its file: ``get`` will neither create nor open anything."""
         return self._con is not None and _inode(self.path) == self._inode
 
+    @property
+    def connected(self) -> bool:
+        """A connection is open (its file not checked: see ``is_open``, ``replaced``)."""
+        return self._con is not None
+
     def replaced(self) -> bool:
         """True if the open connection's file is no longer the collection (a restore)."""
         return self._con is not None and _inode(self.path) != self._inode
