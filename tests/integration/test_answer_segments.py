@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -78,16 +77,14 @@ def test_each_answer_arrives_as_one_segment(server: ServerProcess) -> None:
 
 def test_a_continue_head_is_sent_before_the_body(server: ServerProcess) -> None:
     sock = socket.create_connection(("127.0.0.1", server.port))
-    sock.settimeout(5)
+    sock.settimeout(5)  # a head left waiting for a body would time this out
     stream = sock.makefile("rb")
     sign_in = zstd(json.dumps({"u": "alice", "p": "pw"}).encode())
     header = json.dumps({"v": 11, "k": "", "c": "test,1,linux", "s": "s1"})
     request = _request("POST", "/sync/hostKey", sign_in, header)
     head, body = request.split(b"\r\n\r\n", 1)
-    started = time.monotonic()
     sock.sendall(head + b"\r\nexpect: 100-continue\r\n\r\n")
     assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
-    assert time.monotonic() - started < 4
     sock.sendall(body)
     answer, _ = _answer(stream)
     assert answer.startswith(b"HTTP/1.1 200")
