@@ -9,7 +9,6 @@ first sends what waits.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -52,13 +51,12 @@ class HeadHeld:
         self.flush()
         self._transport.close()
 
-    # What uvicorn's protocol and request cycles use besides ``write`` (no WebSocket upgrades:
-    # serving.py turns them off). No ``__getattr__``: a class with one pays on every read.
+    # What uvicorn's httptools protocol and request cycles call besides ``write`` and ``close``
+    # (it reads addresses and TLS from the real transport before wrapping; no WebSocket
+    # upgrades: serving.py turns them off). No ``__getattr__``: a class with one pays on
+    # every attribute read.
     def is_closing(self) -> bool:
         return self._transport.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._transport.get_extra_info(name, default)
 
 
 class OneWriteHttpToolsProtocol(HttpToolsProtocol):
