@@ -23,9 +23,10 @@ from ankisyncd.storage.collection import (
     prepare_download,
     read_state,
 )
-from ankisyncd.storage.sqlite import connect, in_list
+from ankisyncd.storage.sqlite import connect, copy_main_file, in_list
 from ankisyncd.storage.upload import InvalidCollection, check_upload, install_upload
 from ankisyncd.sync.session import Busy, SyncSession
+from tests.support.locks import shared_lock_held
 
 
 def test_new_collection_is_the_stock_one_with_fresh_times(tmp_path: Path) -> None:
@@ -155,6 +156,70 @@ def test_download_bumps_usn_and_gives_a_self_contained_snapshot(tmp_path: Path) 
     con.close()
     assert usn == 1 and abs(mod - time.time() * 1000) < 60_000
     assert sorted(p.name for p in tmp_path.iterdir()) == ["collection.anki2", "copy.anki2"]
+
+
+def test_the_file_copy_holds_every_commit_and_keeps_this_process_locks(tmp_path: Path) -> None:
+    """The snapshot's fast path: the WAL folded in, the main file copied in a child process,
+    so the SHARED lock of the connection this process keeps open is still held after it."""
+    path = tmp_path / "collection.anki2"
+    ensure_collection(path)
+    kept = connect(path)
+    try:
+        kept.execute("update col set mod = 42")  # committed to the WAL
+        assert os.stat(f"{path}-wal").st_size > 0 and shared_lock_held(path)
+        con = connect(path)
+        target = tmp_path / "copy.anki2"
+        target.touch()
+        try:
+            assert copy_main_file(con, path, target)
+        finally:
+            con.close()
+        assert shared_lock_held(path)
+        assert os.stat(f"{path}-wal").st_size == 0
+        copy = connect(target)
+        assert copy.execute("select mod from col").fetchone() == (42,)
+        assert copy.execute("pragma integrity_check").fetchone() == ("ok",)
+        copy.close()
+        fh, _ = prepare_download(path)
+        fh.close()
+        assert shared_lock_held(path)
+    finally:
+        kept.close()
+    assert not shared_lock_held(path)
+
+
+def test_a_reader_in_the_wal_sends_the_download_through_the_backup(tmp_path: Path) -> None:
+    """While a read transaction keeps commits in the WAL, the main file is not complete: the
+    file copy declines (leaving its target empty) and the download still holds every commit."""
+    path = tmp_path / "collection.anki2"
+    ensure_collection(path)
+    reader, writer = connect(path), connect(path)
+    try:
+        writer.execute("update col set ls = 1")
+        reader.execute("begin")
+        assert reader.execute("select ls from col").fetchone() == (1,)
+        writer.execute("update col set ls = 2")
+        con = connect(path)
+        target = tmp_path / "copy.anki2"
+        target.touch()
+        try:
+            assert not copy_main_file(con, path, target)
+        finally:
+            con.close()
+        assert target.stat().st_size == 0
+        fh, size = prepare_download(path)
+        copy = tmp_path / "download.anki2"
+        copy.write_bytes(fh.read())
+        fh.close()
+        assert copy.stat().st_size == size
+        con = connect(copy)
+        assert con.execute("select ls, usn from col").fetchone() == (2, 1)
+        assert con.execute("pragma integrity_check").fetchone() == ("ok",)
+        con.close()
+        assert reader.execute("select ls from col").fetchone() == (1,)
+    finally:
+        reader.close()
+        writer.close()
 
 
 def test_many_opens_and_downloads_leak_no_file_descriptors(tmp_path: Path) -> None:

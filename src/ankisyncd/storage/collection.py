@@ -23,6 +23,7 @@ from ankisyncd.storage.sqlite import (
     connect,
     connect_checked,
     copy_database,
+    copy_main_file,
     file_stamp,
     rollback_after,
 )
@@ -256,27 +257,29 @@ def prepare_download(
 ) -> tuple[BinaryIO, int]:
     """Mark a full download (usn + 1, mod = now) and return an open snapshot of the file.
 
-    The snapshot is taken with SQLite's online backup from a connection that sees every
-    committed change, wherever it lies: copying the main file after a checkpoint missed the
-    commits still in the WAL whenever another process (a ``sqlite3 .backup``, say) held a read
-    transaction, since the checkpoint then stops short. The snapshot is an unlinked file, so
-    nothing is left on disk if the transfer breaks. ``convert`` may change the copy (into
-    schema 11, for legacy clients) before it is opened.
+    The snapshot is the file itself, copied while nothing can change it (``copy_main_file``);
+    when another process keeps the WAL from being emptied (a ``sqlite3 .backup`` holding a
+    read transaction), SQLite's online backup copies it instead, from a connection that sees
+    every committed change. The snapshot is an unlinked file, so nothing is left on disk if
+    the transfer breaks. ``convert`` may change the copy (into schema 11, for legacy clients)
+    before it is opened.
     """
-    con = connect(path)
-    try:
-        con.execute("begin immediate")
-        try:
-            con.execute("update col set usn = usn + 1, mod = ?", (now_ms(),))
-            con.execute("commit")
-        except sqlite3.Error:
-            rollback_after(con)  # the error, not a failed rollback, tells what happened
-            raise
-    finally:
-        con.close()
     snapshot = temp_file(path.parent, "download")
     try:
-        copy_database(path, snapshot)
+        con = connect(path)
+        try:
+            con.execute("begin immediate")
+            try:
+                con.execute("update col set usn = usn + 1, mod = ?", (now_ms(),))
+                con.execute("commit")
+            except sqlite3.Error:
+                rollback_after(con)  # the error, not a failed rollback, tells what happened
+                raise
+            copied = copy_main_file(con, path, snapshot)
+        finally:
+            con.close()
+        if not copied:
+            copy_database(path, snapshot)
         if convert is not None:
             convert(snapshot)
         fh = snapshot.open("rb")

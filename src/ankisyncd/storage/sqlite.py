@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -144,7 +145,8 @@ def checkpoint_and_close(con: sqlite3.Connection) -> None:
 
     Not a way to make the main file complete: while another connection (any process) holds
     a read transaction, the checkpoint stops short and the WAL still holds committed changes.
-    Snapshots of live databases use the online backup API instead (``prepare_download``).
+    Snapshots of live databases check that it did not (``copy_main_file``) or use the online
+    backup API (``copy_database``).
     """
     try:
         con.execute("pragma wal_checkpoint(truncate)")
@@ -170,3 +172,40 @@ def copy_database(source: Path, target: Path) -> None:
             checkpoint_and_close(dst)
     finally:
         src.close()
+
+
+def copy_main_file(con: sqlite3.Connection, source: Path, target: Path) -> bool:
+    """Copy the database file ``source`` byte for byte into ``target`` if its WAL can be
+    emptied first, through ``con`` (a connection to ``source``, outside any transaction).
+
+    A read transaction begun while the WAL is empty reads the main file alone, and until it
+    ends no checkpoint may write to that file (other writers only append to the WAL): the
+    file is then one committed state, complete. False, with ``target`` left empty, when that
+    cannot be had at once (another connection holds a read transaction, or writes first).
+    The copy runs in a child process (``cp``, in-kernel): a descriptor of the file opened and
+    closed by this process would drop every POSIX lock its SQLite connections hold on it.
+    """
+    try:
+        con.execute("pragma busy_timeout = 0")
+        busy, _, _ = con.execute("pragma wal_checkpoint(truncate)").fetchone()
+        if busy:
+            return False
+        con.execute("begin")
+        con.execute("select count() from sqlite_master").fetchone()  # starts the read
+        if os.stat(f"{source}-wal").st_size:
+            return False
+        copied = subprocess.run(
+            ["cp", "--", os.fspath(source), os.fspath(target)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if copied.returncode == 0:
+            return True
+        os.truncate(target, 0)
+        return False
+    except (sqlite3.OperationalError, OSError):
+        return False
+    finally:
+        rollback_after(con)
+        con.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
