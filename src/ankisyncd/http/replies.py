@@ -6,7 +6,7 @@ Large answers are encoded and compressed in a worker thread, so the event loop o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from io import BufferedReader
 
 import anyio.to_thread
 from starlette.responses import Response, StreamingResponse
@@ -57,7 +57,7 @@ async def reply_encoded(encode: Callable[[], bytes], version: int) -> Response:
     return await reply(encode(), version)
 
 
-def file_reply(fh: BinaryIO, size: int, version: int) -> Response:
+def file_reply(fh: BufferedReader, size: int, version: int) -> Response:
     """A whole collection file: zstd-streamed for v11, raw with a length for legacy clients."""
     if version < SYNC_VERSION_11_DIRECT_POST:
         return StreamingResponse(
@@ -69,7 +69,7 @@ def file_reply(fh: BinaryIO, size: int, version: int) -> Response:
     return StreamingResponse(compress_file(fh), headers={ORIGINAL_SIZE_HEADER: str(size)})
 
 
-def _chunks(fh: BinaryIO) -> Iterator[bytes]:
+def _chunks(fh: BufferedReader) -> Iterator[bytes]:
     try:
         while chunk := fh.read(FILE_CHUNK_BYTES):
             yield chunk

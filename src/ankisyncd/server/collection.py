@@ -6,8 +6,9 @@ Work for one user is serialised by that user's lock; different users never wait 
 from __future__ import annotations
 
 from collections.abc import Callable
+from io import BufferedReader
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 import anyio
 
@@ -268,7 +269,7 @@ class CollectionServer:
         self.events.full_sync(user, "upload", size)
         return text
 
-    async def download(self, user: UserName, version: int) -> tuple[BinaryIO, int]:
+    async def download(self, user: UserName, version: int) -> tuple[BufferedReader, int]:
         """Open a snapshot of the collection for a full download: (file, size)."""
         async with self.users.use(user) as state, state.writing:
             await state.abort_session()

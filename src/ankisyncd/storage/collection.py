@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from io import BufferedReader
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -254,7 +255,7 @@ def _json_value(raw: bytes | None) -> object:
 
 def prepare_download(
     path: Path, convert: Callable[[Path], None] | None = None
-) -> tuple[BinaryIO, int]:
+) -> tuple[BufferedReader, int]:
     """Mark a full download (usn + 1, mod = now) and return an open snapshot of the file.
 
     The snapshot is the file itself, copied while nothing can change it (``copy_main_file``);

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from io import BufferedReader
 from pathlib import Path
-from typing import BinaryIO
 
 from ankisyncd.errors import storage_fault
 from ankisyncd.protocol.messages import UPLOAD_CORRUPT, UPLOAD_OK, UPLOAD_TOO_LARGE
@@ -47,7 +47,7 @@ def store_upload(staged: Path, target: Path) -> str:
     return UPLOAD_OK
 
 
-def download(target: Path, version: int) -> tuple[BinaryIO, int]:
+def download(target: Path, version: int) -> tuple[BufferedReader, int]:
     """Bump usn and mod, then return the collection's bytes in the schema ``version`` expects."""
     ensure_collection(target)
     return prepare_download(target, downgrade if collection_schema(version) == 11 else None)
