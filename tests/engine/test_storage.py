@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,6 +24,7 @@ from ankisyncd.storage.collection import (
     ensure_collection,
     prepare_download,
     read_state,
+    remove_database,
 )
 from ankisyncd.storage.sqlite import connect, copy_main_file, in_list
 from ankisyncd.storage.upload import InvalidCollection, check_upload, install_upload
@@ -220,6 +223,52 @@ def test_a_reader_in_the_wal_sends_the_download_through_the_backup(tmp_path: Pat
     finally:
         reader.close()
         writer.close()
+
+
+_WRITER = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    con.execute("update col set ls = ls + 1")
+    time.sleep(0.001)  # a tight loop would starve the other writer's busy handler
+"""
+
+
+def test_downloads_while_another_process_commits_hold_every_earlier_commit(
+    tmp_path: Path,
+) -> None:
+    """Another process commits all the time (each commit adds 1 to ``ls``): whichever way each
+    snapshot is taken, it is a sound database holding every commit made before it began."""
+    path = tmp_path / "collection.anki2"
+    ensure_collection(path)
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path), "60"])
+    try:
+        probe = connect(path)
+        deadline = time.monotonic() + 30
+        while probe.execute("select ls from col").fetchone() == (0,):  # until it writes
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        seen = []
+        for _ in range(40):
+            before = probe.execute("select ls from col").fetchone()[0]
+            fh, _size = prepare_download(path)
+            copy = tmp_path / "download.anki2"
+            copy.write_bytes(fh.read())
+            fh.close()
+            con = connect(copy)
+            assert con.execute("pragma integrity_check").fetchone() == ("ok",)
+            (ls,) = con.execute("select ls from col").fetchone()
+            con.close()
+            remove_database(copy)
+            assert ls >= before
+            seen.append(ls)
+        probe.close()
+        assert writer.poll() is None  # still writing: the downloads raced it throughout
+        assert seen[-1] > seen[0]
+    finally:
+        writer.kill()
+        writer.wait()
 
 
 def test_many_opens_and_downloads_leak_no_file_descriptors(tmp_path: Path) -> None:
