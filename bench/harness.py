@@ -101,9 +101,10 @@ def process_cpu_seconds(pid: int) -> float:
     tick = os.sysconf("SC_CLK_TCK")
     children = (int(fields[13]) + int(fields[14])) / tick
     try:
-        return time.clock_gettime((~pid << 3) | 2) + children
-    except OSError:  # not Linux
-        return (int(fields[11]) + int(fields[12])) / tick + children
+        own = time.clock_gettime((~pid << 3) | 2)
+    except OSError:  # no per-process clock: its clock ticks
+        own = (int(fields[11]) + int(fields[12])) / tick
+    return own + children
 
 
 # --- clients ------------------------------------------------------------------------------
