@@ -161,6 +161,17 @@ def test_download_bumps_usn_and_gives_a_self_contained_snapshot(tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["collection.anki2", "copy.anki2"]
 
 
+def _downloaded(path: Path, to: Path) -> sqlite3.Connection:
+    """A full download's bytes written to ``to`` and opened, after an integrity check."""
+    fh, size = prepare_download(path)
+    to.write_bytes(fh.read())
+    fh.close()
+    assert to.stat().st_size == size
+    con = connect(to)
+    assert con.execute("pragma integrity_check").fetchone() == ("ok",)
+    return con
+
+
 def test_the_file_copy_holds_every_commit_and_keeps_this_process_locks(tmp_path: Path) -> None:
     """The snapshot's fast path: the WAL folded in, the main file copied in a child process,
     so the SHARED lock of the connection this process keeps open is still held after it."""
@@ -210,14 +221,8 @@ def test_a_reader_in_the_wal_sends_the_download_through_the_backup(tmp_path: Pat
         finally:
             con.close()
         assert target.stat().st_size == 0
-        fh, size = prepare_download(path)
-        copy = tmp_path / "download.anki2"
-        copy.write_bytes(fh.read())
-        fh.close()
-        assert copy.stat().st_size == size
-        con = connect(copy)
+        con = _downloaded(path, tmp_path / "download.anki2")
         assert con.execute("select ls, usn from col").fetchone() == (2, 1)
-        assert con.execute("pragma integrity_check").fetchone() == ("ok",)
         con.close()
         assert reader.execute("select ls from col").fetchone() == (1,)
     finally:
@@ -252,15 +257,10 @@ def test_downloads_while_another_process_commits_hold_every_earlier_commit(
         seen = []
         for _ in range(40):
             before = probe.execute("select ls from col").fetchone()[0]
-            fh, _size = prepare_download(path)
-            copy = tmp_path / "download.anki2"
-            copy.write_bytes(fh.read())
-            fh.close()
-            con = connect(copy)
-            assert con.execute("pragma integrity_check").fetchone() == ("ok",)
+            con = _downloaded(path, tmp_path / "download.anki2")
             (ls,) = con.execute("select ls from col").fetchone()
             con.close()
-            remove_database(copy)
+            remove_database(tmp_path / "download.anki2")
             assert ls >= before
             seen.append(ls)
         probe.close()
