@@ -34,7 +34,7 @@ from ankisyncd.storage.space import RoomWriter, free_bytes
 from ankisyncd.sync import full
 from ankisyncd.sync.changes import apply_changes, parse_changes
 from ankisyncd.sync.chunks import apply_chunk, next_chunk
-from ankisyncd.sync.finish import finish
+from ankisyncd.sync.finish import commit, stamp
 from ankisyncd.sync.sanity import sanity_check
 from ankisyncd.sync.session import Busy, SyncSession
 from ankisyncd.sync.start import apply_graves, start
@@ -163,7 +163,7 @@ class CollectionServer:
         return await self._in_session(user, skey, 0, sanity_check, client)
 
     async def finish(self, user: UserName, skey: str) -> int:
-        return await self._in_session(user, skey, 0, finish, end=True)
+        return await self._in_session(user, skey, 0, stamp, end=True)
 
     def settle(self, user: UserName) -> None:
         """The user went on to media sync: a ``meta`` before it found nothing to sync."""
@@ -187,8 +187,9 @@ class CollectionServer:
         *args: object,
         end: bool = False,
     ) -> T:
-        """Run one step of the user's normal sync (on the loop when small, ``rows`` telling);
-        a failure rolls the whole sync back (400; 503 when the server's storage failed)."""
+        """Run one step of the user's normal sync (on the loop when small, ``rows`` telling),
+        and with ``end`` commit the sync after it; a failure rolls the whole sync back (400;
+        503 when the server's storage failed)."""
         if not skey:
             raise BadRequest("missing skey")
         async with self.users.use(user) as state, state.writing:
@@ -203,12 +204,13 @@ class CollectionServer:
                 await state.abort_session("conflict")
                 raise SessionConflict("collection replaced during the sync")
             try:
-                if end:
-                    result = await in_thread(step, session, *args)
-                elif state.small(rows):
+                if state.small(rows):
                     result = step(session, *args)
                 else:
                     result = await self._sync_step(step, session, *args)
+                if end:  # the commit waits for the disk: a thread
+                    await in_thread(commit, session)
+                    session.release_memory()
             except Exception as exc:
                 await state.abort_session("failed")
                 if isinstance(exc, BadRequest):

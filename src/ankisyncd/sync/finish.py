@@ -1,4 +1,7 @@
-"""``finish``: commit the session; the answer is the collection's new ``mod``."""
+"""``finish``: stamp the collection and commit the session; the answer is the new ``mod``.
+
+The stamp is one row, written on the event loop; the commit waits for the disk, in a thread.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,15 @@ from ankisyncd.storage.collection import now_ms
 from ankisyncd.sync.session import SyncSession
 
 
-def finish(session: SyncSession) -> int:
-    """Stamp ls, usn and mod, commit, and return exactly the mod stored."""
+def stamp(session: SyncSession) -> int:
+    """Stamp ls, usn and mod (``commit`` follows), and return exactly the mod stored."""
     now = now_ms()
     session.con.execute(
         "update col set ls = ?, usn = ?, mod = ?", (now, session.server_usn + 1, now)
     )
-    session.con.execute("commit")
-    session.release_memory()
     return now
+
+
+def commit(session: SyncSession) -> None:
+    """Make the session's writes durable (the commit's ``fsync``)."""
+    session.con.execute("commit")
