@@ -34,7 +34,7 @@ from ankisyncd.storage.space import RoomWriter, free_bytes
 from ankisyncd.sync import full
 from ankisyncd.sync.changes import apply_changes, parse_changes
 from ankisyncd.sync.chunks import apply_chunk, next_chunk
-from ankisyncd.sync.finish import commit, stamp
+from ankisyncd.sync.finish import commit, finish
 from ankisyncd.sync.sanity import sanity_check
 from ankisyncd.sync.session import Busy, SyncSession
 from ankisyncd.sync.start import apply_graves, start
@@ -163,7 +163,7 @@ class CollectionServer:
         return await self._in_session(user, skey, 0, sanity_check, client)
 
     async def finish(self, user: UserName, skey: str) -> int:
-        return await self._in_session(user, skey, 0, stamp, end=True)
+        return await self._in_session(user, skey, 0, finish, end=True)
 
     def settle(self, user: UserName) -> None:
         """The user went on to media sync: a ``meta`` before it found nothing to sync."""

@@ -1,6 +1,7 @@
 """``finish``: stamp the collection and commit the session; the answer is the new ``mod``.
 
-The stamp is one row, written on the event loop; the commit waits for the disk, in a thread.
+The stamp is one row, written as the other small steps are (on the event loop); the commit
+waits for the disk, in a worker thread (``server/collection.py``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from ankisyncd.storage.collection import now_ms
 from ankisyncd.sync.session import SyncSession
 
 
-def stamp(session: SyncSession) -> int:
+def finish(session: SyncSession) -> int:
     """Stamp ls, usn and mod (``commit`` follows), and return exactly the mod stored."""
     now = now_ms()
     session.con.execute(
