@@ -43,7 +43,8 @@ T = TypeVar("T")
 
 # The steps of normal syncs that parse, check and store rows are CPU-bound: more of them at
 # once on threads only fight over the GIL (with eight users syncing at once, a third of the
-# CPU went to thread switches). Steps that wait on the disk (start, finish) are not limited.
+# CPU went to thread switches). What waits on the disk (start, the commit of finish) is not
+# limited.
 SYNC_STEP_THREADS = 2
 # Small steps run on the event loop (see ``CollectionUser.small``); a notetype counts as
 # NOTETYPE_ROWS rows.
