@@ -34,7 +34,7 @@ from ankisyncd.storage.space import RoomWriter, free_bytes
 from ankisyncd.sync import full
 from ankisyncd.sync.changes import apply_changes, parse_changes
 from ankisyncd.sync.chunks import apply_chunk, next_chunk
-from ankisyncd.sync.finish import commit, finish
+from ankisyncd.sync.finish import finish
 from ankisyncd.sync.sanity import sanity_check
 from ankisyncd.sync.session import Busy, SyncSession
 from ankisyncd.sync.start import apply_graves, start
@@ -210,7 +210,7 @@ class CollectionServer:
                 else:
                     result = await self._sync_step(step, session, *args)
                 if end:  # the commit waits for the disk: a thread
-                    await in_thread(commit, session)
+                    await in_thread(session.commit)
                     session.release_memory()
             except Exception as exc:
                 await state.abort_session("failed")

@@ -1,7 +1,7 @@
-"""``finish``: stamp the collection and commit the session; the answer is the new ``mod``.
+"""``finish``: stamp the collection; the answer is the new ``mod``.
 
-The stamp is one row, written as the other small steps are (on the event loop); the commit
-waits for the disk, in a worker thread (``server/collection.py``).
+The stamp is one row, written as the other small steps are (on the event loop); the session's
+commit, which waits for the disk, follows in a worker thread (``server/collection.py``).
 """
 
 from __future__ import annotations
@@ -11,14 +11,10 @@ from ankisyncd.sync.session import SyncSession
 
 
 def finish(session: SyncSession) -> int:
-    """Stamp ls, usn and mod (``commit`` follows), and return exactly the mod stored."""
+    """Stamp ls, usn and mod (``SyncSession.commit`` follows), and return exactly the mod
+    stored."""
     now = now_ms()
     session.con.execute(
         "update col set ls = ?, usn = ?, mod = ?", (now, session.server_usn + 1, now)
     )
     return now
-
-
-def commit(session: SyncSession) -> None:
-    """Make the session's writes durable (the commit's ``fsync``)."""
-    session.con.execute("commit")

@@ -49,6 +49,10 @@ class SyncSession:
             raise
         return cls(skey, con, usn, client_usn, client_is_newer)
 
+    def commit(self) -> None:
+        """Make everything since ``start`` durable (the commit waits for the disk)."""
+        self.con.execute("commit")
+
     def rollback(self) -> None:
         """Undo everything since ``start``; the connection stays open for the next request."""
         rollback_after(self.con)
