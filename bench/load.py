@@ -136,12 +136,9 @@ class _Forward(BaseHTTPRequestHandler):
 
     def _forward(self, body: bytes) -> None:
         target = self.server.target
-        if self.upstream is None:
-            self.upstream = http.client.HTTPConnection("127.0.0.1", target.port)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         cpu, started = target.cpu_seconds(), time.perf_counter()
-        self.upstream.request(self.command, self.path, body, headers)
-        answer = self.upstream.getresponse()
+        answer = self._send(body, headers)
         data = answer.read()
         cost = [1, target.cpu_seconds() - cpu, time.perf_counter() - started]
         path = self.path.split("?")[0]
@@ -155,6 +152,22 @@ class _Forward(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _send(self, body: bytes, headers: dict[str, str]) -> http.client.HTTPResponse:
+        """Send the request upstream; a kept-alive connection the server has closed meanwhile
+        (its idle timeout) is replaced once, as HTTP clients do: nothing was answered on it."""
+        for attempt in (1, 2):
+            if self.upstream is None:
+                self.upstream = http.client.HTTPConnection("127.0.0.1", self.server.target.port)
+            try:
+                self.upstream.request(self.command, self.path, body, headers)
+                return self.upstream.getresponse()
+            except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+                self.upstream.close()
+                self.upstream = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def per_method(bench: Bench, server: Server, meter: Meter) -> dict[str, float]:
