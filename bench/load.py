@@ -120,6 +120,11 @@ class _Forward(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
+    def finish(self) -> None:
+        super().finish()
+        if self.upstream is not None:  # the client's connection ended: so does its upstream
+            self.upstream.close()
+
     def do_GET(self) -> None:
         self._forward(b"")
 
@@ -156,18 +161,15 @@ class _Forward(BaseHTTPRequestHandler):
     def _send(self, body: bytes, headers: dict[str, str]) -> http.client.HTTPResponse:
         """Send the request upstream; a kept-alive connection the server has closed meanwhile
         (its idle timeout) is replaced once, as HTTP clients do: nothing was answered on it."""
-        for attempt in (1, 2):
-            if self.upstream is None:
-                self.upstream = http.client.HTTPConnection("127.0.0.1", self.server.target.port)
+        if self.upstream is not None:
             try:
                 self.upstream.request(self.command, self.path, body, headers)
                 return self.upstream.getresponse()
             except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
                 self.upstream.close()
-                self.upstream = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        self.upstream = http.client.HTTPConnection("127.0.0.1", self.server.target.port)
+        self.upstream.request(self.command, self.path, body, headers)
+        return self.upstream.getresponse()
 
 
 def per_method(bench: Bench, server: Server, meter: Meter) -> dict[str, float]:

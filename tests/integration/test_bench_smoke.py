@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench.bench import WORKLOADS
 
@@ -34,3 +35,48 @@ def test_the_benchmark_runs_every_workload_on_both_servers(tmp_path: Path) -> No
         assert time_row[0] == "time" and "ratio" in time_row
         assert float(time_row[time_row.index("ratio") + 1]) > 0
     assert any(line.split()[0] == "p95_ms" for line in lines)
+
+
+def test_the_method_proxy_replaces_a_connection_the_server_closed_while_idle() -> None:
+    """M's proxy keeps one upstream connection per client connection; a server that closes it
+    after its keep-alive timeout must not stop the run (it did: BrokenPipeError)."""
+    import http.client
+    import socket
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    import uvicorn
+
+    from bench.load import _Proxy
+
+    async def app(scope: dict[str, Any], receive: object, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(app, port=port, timeout_keep_alive=1, log_level="error")
+    upstream = uvicorn.Server(config)
+    threading.Thread(target=upstream.run, daemon=True).start()
+    while not upstream.started:
+        time.sleep(0.01)
+    proxy = _Proxy(SimpleNamespace(port=port, cpu_seconds=lambda: 0.0))
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    client = http.client.HTTPConnection("127.0.0.1", proxy.server_address[1], timeout=10)
+    try:
+        answers = []
+        for _ in range(2):
+            client.request("POST", "/sync/meta", b"{}")
+            response = client.getresponse()
+            answers.append((response.status, response.read()))
+            time.sleep(1.5)  # past the upstream's keep-alive timeout: it closes its end
+        assert answers == [(200, b"ok"), (200, b"ok")]
+        assert proxy.costs["/sync/meta"][0] == 2
+    finally:
+        client.close()
+        proxy.shutdown()
+        proxy.server_close()
+        upstream.should_exit = True
