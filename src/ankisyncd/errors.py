@@ -7,7 +7,9 @@ SyncdError                  base; never raised directly
     SessionConflict  409    no active sync, or another session's key
     StateChanged     409    a media file changed or vanished under the client: fetch again
     ClientTooOld     501    ``meta`` with a sync version outside 8..11
-    LoginThrottled   503    too many failed logins from an address or for a name
+    RetryLater       503    come back in ``retry_after`` seconds (a Retry-After header)
+      LoginThrottled        too many failed logins from an address or for a name
+      ServerBusy            every kept user is in a sync: no room for one more
     UserUnavailable  503    the user's files cannot be opened (corrupt, unknown version)
   ServerError        500    something broke on our side
     StorageFault     503    the server's storage failed or is full: the client retries later
@@ -52,7 +54,7 @@ class ClientTooOld(ClientError):
     status = 501
 
 
-class LoginThrottled(ClientError):
+class RetryLater(ClientError):
     """503, because clients show it as "please try again in a few minutes" (a 429 shows as a
     generic network error, a 403 as a wrong password); ``retry_after`` in seconds."""
 
@@ -61,6 +63,14 @@ class LoginThrottled(ClientError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class LoginThrottled(RetryLater):
+    """Too many failed logins from an address or for a name."""
+
+
+class ServerBusy(RetryLater):
+    """Every user whose state the server keeps is in a sync, and none ended in time."""
 
 
 class UserUnavailable(ClientError):

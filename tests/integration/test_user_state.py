@@ -1,5 +1,6 @@
 """Per-user state is bounded: abandoned syncs rolled back, idle users released, many users
-served within a small descriptor limit."""
+served within a small descriptor limit, and more users syncing at once than are kept open
+wait for room instead of breaking each other's syncs."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ import json
 import os
 import resource
 import sqlite3
+import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
+from tests.support.clients import Device, ok
+from tests.support.hold import HoldingProxy
 from tests.support.server import ServerProcess
 from tests.support.wire import RawClient, zstd
 
@@ -82,3 +88,65 @@ def test_two_thousand_users_sync_in_turn_within_1024_descriptors(tmp_path: Path)
         raw.close()
         server.stop()
     assert "Too many open files" not in server.log_path.read_text()
+
+
+def test_more_users_syncing_than_are_kept_open_wait_their_turn(tmp_path: Path) -> None:
+    """Two users kept open (``max_open_users``), both paused in the middle of a sync by a
+    proxy: a third user's sync waits until one of them ends, and all three syncs succeed
+    (real clients; before, the newcomer rolled back the first sync, which then failed)."""
+    server = ServerProcess(tmp_path / "data", {"ANKISYNCD_MAX_OPEN_USERS": "2"})
+    for name in ("alice", "bob", "carol"):
+        server.add_user(name, "pw")
+    server.start()
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        with ExitStack() as stack:
+            proxies = {
+                name: stack.enter_context(HoldingProxy(server.url, "/sync/applyChanges").running())
+                for name in ("alice", "bob")
+            }
+            devices = {}
+            for name in ("alice", "bob", "carol"):
+                device = devices[name] = Device(tmp_path / name)
+                url = proxies[name].url if name in proxies else server.url
+                device.login(name, "pw", url)
+                ok(
+                    device.run(
+                        {"op": "add_notes", "count": 3, "prefix": name}, {"op": "full_upload"}
+                    )
+                )
+                ok(device.run({"op": "edit_notes", "count": 1, "text": f"{name} edited"}))
+
+            def sync(name: str) -> threading.Thread:
+                thread = threading.Thread(
+                    target=lambda: results.update({name: devices[name].sync()})
+                )
+                thread.start()
+                return thread
+
+            threads = {}
+            for name in ("alice", "bob"):
+                threads[name] = sync(name)
+                assert proxies[name].held.wait(120), f"{name} never reached applyChanges"
+            threads["carol"] = sync("carol")
+            time.sleep(2)
+            assert threads["carol"].is_alive()  # waiting for room, not breaking a sync
+            proxies["alice"].release()
+            for name in ("alice", "carol"):
+                threads[name].join(120)
+            assert set(results) == {"alice", "carol"}, results
+            proxies["bob"].release()
+            threads["bob"].join(120)
+            for proxy in proxies.values():
+                assert all(status == 200 for _, status in proxy.statuses), proxy.statuses
+    finally:
+        server.stop()
+    assert all("error" not in result for result in results.values()), results
+    for name in ("alice", "bob", "carol"):
+        con = sqlite3.connect(server.data_root / name / "collection.anki2")
+        try:
+            fields = [row[0] for row in con.execute("select flds from notes")]
+        finally:
+            con.close()
+        assert sum(f.startswith(f"{name} edited") for f in fields) == 1, (name, fields)
+    assert "users kept open are in a sync" in server.log_path.read_text()

@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from ankisyncd.errors import BadRequest, StorageFault, storage_fault
+from ankisyncd.errors import BadRequest, LoginThrottled, ServerBusy, StorageFault, storage_fault
+from ankisyncd.http.errors import error_response
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO, errno.EROFS, errno.EDQUOT])
@@ -52,3 +53,10 @@ def test_a_fault_under_a_client_error_is_found_through_the_chain() -> None:
 )
 def test_other_errors_are_not_storage_faults(exc: Exception) -> None:
     assert storage_fault(exc) is None
+
+
+@pytest.mark.parametrize("exc", [LoginThrottled("wait", 42), ServerBusy("full", 42)])
+def test_retry_later_answers_503_with_retry_after(exc: Exception) -> None:
+    response = error_response(exc, "sync/meta")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "42"

@@ -13,7 +13,7 @@ from pathlib import Path
 from starlette.requests import ClientDisconnect
 from starlette.responses import PlainTextResponse, Response
 
-from ankisyncd.errors import ClientError, LoginThrottled, ServerError, storage_fault
+from ankisyncd.errors import ClientError, RetryLater, ServerError, storage_fault
 from ankisyncd.http.address import printable
 from ankisyncd.http.framing import BodyTooLarge
 
@@ -50,7 +50,7 @@ def error_response(exc: Exception, context: str, where: Path | None = None) -> R
     if isinstance(exc, BodyTooLarge):
         # The rest of the body is not read: the connection cannot carry another request.
         response.headers["connection"] = "close"
-    if isinstance(exc, LoginThrottled):
+    if isinstance(exc, RetryLater):
         response.headers["retry-after"] = str(exc.retry_after)
     return response
 

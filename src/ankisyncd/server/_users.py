@@ -1,6 +1,11 @@
 """Per-user state kept between requests, shared by the collection and the media side: made on
 first use, released when idle or when too many users hold state, so open files stay bounded.
 
+A user in the middle of a sync keeps its state (its open transaction) until the sync ends: when
+every kept user is in a sync, a newcomer waits for one to end rather than break it, and is
+answered 503 if none ends in time. Only a sync whose client has gone silent is rolled back to
+make room.
+
 A user's first use in this process also removes temporary files an earlier process left in
 the folder (start-up does not walk every user's folder).
 """
@@ -9,14 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from ankisyncd.errors import UserUnavailable
+from ankisyncd.errors import ServerBusy, UserUnavailable
 from ankisyncd.server._threads import in_thread
 from ankisyncd.storage.collection import remove_temp_files
 
@@ -24,6 +30,12 @@ log = logging.getLogger("ankisyncd.server")
 # Files created before this process started are leftovers of an interrupted request.
 PROCESS_STARTED = time.time()
 MAX_BROKEN_LOGGED = 10_000
+# How long a newcomer waits for room when every kept user is in a sync (then 503).
+ROOM_WAIT_SECONDS = 30.0
+# A sync whose client has sent nothing for this long may be rolled back to make room.
+STALLED_SYNC_SECONDS = 60.0
+RETRY_AFTER_SECONDS = 10
+FULL_WARNING_SECONDS = 60.0  # the "no room" warning is logged at most this often
 
 
 @dataclass
@@ -49,11 +61,20 @@ S = TypeVar("S", bound=UserState)
 class UserTable(Generic[S]):
     """States by user name, least recently used first."""
 
-    def __init__(self, make: Callable[[str], S], max_open: int) -> None:
+    def __init__(
+        self,
+        make: Callable[[str], S],
+        max_open: int,
+        room_wait: float = ROOM_WAIT_SECONDS,
+        stalled_after: float = STALLED_SYNC_SECONDS,
+    ) -> None:
         self._make = make
         self.max_open = max_open
+        self.room_wait, self.stalled_after = room_wait, stalled_after
         self._states: OrderedDict[str, S] = OrderedDict()
         self._broken: set[str] = set()
+        self._waiters: deque[asyncio.Future[None]] = deque()  # newcomers, first come first
+        self._warned_at = -math.inf
 
     def __len__(self) -> int:
         return len(self._states)
@@ -74,8 +95,9 @@ class UserTable(Generic[S]):
     async def _enter(self, name: str) -> S:
         state = self._states.get(name)
         if state is None:
-            if len(self._states) >= self.max_open:
-                await self._release_some(len(self._states) - self.max_open + 1)
+            await self._make_room()
+            state = self._states.get(name)  # another request of this user may have come first
+        if state is None:
             state = self._states[name] = self._make(name)
             state.busy += 1
             try:
@@ -87,6 +109,86 @@ class UserTable(Generic[S]):
             self._states.move_to_end(name)
             state.busy += 1
         return state
+
+    async def _make_room(self) -> None:
+        """Return when one more user fits. Releases the least recently used idle user, or a
+        sync whose client has been silent ``stalled_after`` seconds; otherwise waits, in turn
+        with other newcomers, for a request that leaves its user idle (a sync that ends), and
+        raises ServerBusy after ``room_wait`` seconds."""
+        if len(self._states) < self.max_open and not self._waiters:
+            return
+        deadline = time.monotonic() + self.room_wait
+        in_line, waited = bool(self._waiters), False
+        while in_line or len(self._states) >= self.max_open:
+            now = time.monotonic()
+            victim = None if in_line else self._victim(now)
+            if victim is not None:
+                await self._release(*victim)
+                continue
+            if now >= deadline:
+                raise ServerBusy(
+                    f"all {self.max_open} users kept open are in a sync", RETRY_AFTER_SECONDS
+                )
+            self._warn_full(now)
+            await self._wait_turn(min(deadline, self._next_stall()) - now, front=waited)
+            in_line, waited = False, True
+        if self._waiters and len(self._states) + 1 < self.max_open:
+            self._wake_one()  # room for the next newcomer as well
+
+    def _victim(self, now: float) -> tuple[str, S] | None:
+        """Whom to release for room: the least recently used idle user, else the sync silent
+        longest once it has been silent ``stalled_after`` seconds."""
+        stalled: tuple[str, S] | None = None
+        for name, state in self._states.items():  # least recently used first
+            if state.busy:
+                continue
+            if not state.in_sync():
+                return name, state
+            if stalled is None or state.used_at < stalled[1].used_at:
+                stalled = name, state
+        if stalled is not None and now - stalled[1].used_at >= self.stalled_after:
+            return stalled
+        return None
+
+    def _next_stall(self) -> float:
+        """When the silent sync of longest standing becomes stalled (inf: none is silent)."""
+        silent = [s.used_at for s in self._states.values() if not s.busy and s.in_sync()]
+        return min(silent) + self.stalled_after if silent else math.inf
+
+    async def _wait_turn(self, timeout: float, front: bool) -> None:
+        """Wait until woken (``_wake_one``) or ``timeout``; ``front``: ahead of the others."""
+        waiter = asyncio.get_running_loop().create_future()
+        if front:
+            self._waiters.appendleft(waiter)
+        else:
+            self._waiters.append(waiter)
+        try:
+            await asyncio.wait([waiter], timeout=timeout)
+        except BaseException:
+            if waiter.done():
+                self._wake_one()  # woken, but leaving (cancelled): the turn passes on
+            raise
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+                self._waiters.remove(waiter)
+
+    def _wake_one(self) -> None:
+        """Let the first waiting newcomer look for room again."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _warn_full(self, now: float) -> None:
+        if now - self._warned_at >= FULL_WARNING_SECONDS:
+            self._warned_at = now
+            log.warning(
+                "all %d users kept open are in a sync: new users wait for one to end "
+                "(raise max_open_users if this repeats)",
+                self.max_open,
+            )
 
     def _report(self, problem: str) -> None:
         """Log a user's unusable file once (per process), with its path; requests that meet
@@ -109,14 +211,8 @@ class UserTable(Generic[S]):
         ]
         for name, state in idle:
             await self._release(name, state)
+            self._wake_one()
         return len(idle)
-
-    async def _release_some(self, count: int) -> None:
-        """Make room: release the least recently used idle users, those mid-sync last."""
-        idle = [(n, s) for n, s in self._states.items() if not s.busy]
-        idle.sort(key=lambda item: item[1].in_sync())  # stable: keeps the LRU order
-        for name, state in idle[:count]:
-            await self._release(name, state)
 
     async def _release(self, name: str, state: S) -> None:
         if self._states.get(name) is not state or state.busy:
@@ -146,8 +242,11 @@ class _Use(Generic[S]):
         return self.state
 
     async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        self.state.busy -= 1
-        self.state.used_at = time.monotonic()
+        state = self.state
+        state.busy -= 1
+        state.used_at = time.monotonic()
+        if self.table._waiters and not state.busy and not state.in_sync():
+            self.table._wake_one()  # this user may now be released for a newcomer
         if isinstance(exc, UserUnavailable):
             self.table._report(str(exc))
 
