@@ -87,7 +87,28 @@ def test_two_thousand_users_sync_in_turn_within_1024_descriptors(tmp_path: Path)
     finally:
         raw.close()
         server.stop()
-    assert "Too many open files" not in server.log_path.read_text()
+    log = server.log_path.read_text()
+    assert "Too many open files" not in log
+    # 1,024 descriptors hold fewer users than max_open_users (1,000) with 1,000 connections.
+    assert "the limit of 1024 open files (ulimit -n) keeps 80 users open" in log
+
+
+def test_start_up_raises_the_soft_limit_on_open_files_to_what_the_users_need(
+    tmp_path: Path,
+) -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    server = ServerProcess(tmp_path / "data")
+    server.preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    server.start()
+    assert server.proc is not None
+    try:
+        limits = Path(f"/proc/{server.proc.pid}/limits").read_text()
+        soft = next(line.split()[3] for line in limits.splitlines() if "open files" in line)
+    finally:
+        server.stop()
+    needed = 6 * 1000 + 1000 + 64  # six per kept user, one per connection, and spare ones
+    assert int(soft) == (needed if hard == resource.RLIM_INFINITY else min(needed, hard))
+    assert ("keeps" in server.log_path.read_text()) == (int(soft) < needed)
 
 
 def test_more_users_syncing_than_are_kept_open_wait_their_turn(tmp_path: Path) -> None:

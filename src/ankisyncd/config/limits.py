@@ -62,7 +62,7 @@ class LimitSettings:
         metadata=meta(parse_seconds, "time in which a full failure count is forgiven"),
     )
     max_open_users: int = field(
-        default=100,
+        default=1000,
         metadata=meta(parse_positive, "users whose databases stay open between requests"),
     )
     user_idle_seconds: float = field(

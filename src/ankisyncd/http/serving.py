@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from ankisyncd.http.guard import ConnectionLimits, guarded_protocol
 from ankisyncd.http.memory import return_large_blocks
 from ankisyncd.http.tls import tls_options
 from ankisyncd.server import SyncServer
+from ankisyncd.server.descriptors import fit_open_users
 
 AdminFactory = Callable[[SyncServer], ASGIApp]
 # While a worker thread parses a large body, the event loop waits for the GIL at each of its
@@ -56,7 +58,8 @@ def serve(settings: Settings, admin: AdminFactory | None = None) -> None:
     """
     tls = tls_options(settings)  # before anything starts: a bad certificate stops start-up
     options = _options(settings, tls)
-    server = SyncServer(settings)
+    kept = fit_open_users(settings.max_open_users, settings.max_connections)
+    server = SyncServer(dataclasses.replace(settings, max_open_users=kept))
     return_large_blocks()
     sys.setswitchinterval(SWITCH_INTERVAL)
     sync_app = partial(
