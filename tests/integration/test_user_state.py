@@ -171,3 +171,29 @@ def test_more_users_syncing_than_are_kept_open_wait_their_turn(tmp_path: Path) -
             con.close()
         assert sum(f.startswith(f"{name} edited") for f in fields) == 1, (name, fields)
     assert "users kept open are in a sync" in server.log_path.read_text()
+
+
+def test_a_users_first_request_removes_what_an_earlier_process_left(tmp_path: Path) -> None:
+    """Temporary files of an interrupted request (an upload when the process died) go at the
+    user's first request after start-up; other files stay."""
+    folder = tmp_path / "data" / "alice"
+    folder.mkdir(parents=True)
+    leftover = folder / ".ankisyncd-tmp-upload-999999-0"
+    leftover.write_bytes(b"half an upload")
+    kept = folder / "notes.txt"
+    kept.write_text("not ours")
+    old = time.time() - 3600
+    os.utime(leftover, (old, old))
+    server = ServerProcess(tmp_path / "data")
+    server.add_user("alice", "pw")
+    server.start()
+    raw = RawClient(server.url)
+    try:
+        raw.login("alice", "pw")
+        assert leftover.exists()  # start-up walks no user's folder
+        raw.call("meta", {"v": 11, "cv": "test"})
+        assert not leftover.exists() and kept.exists()
+        assert "removed 1 temporary files left in" in server.log_path.read_text()
+    finally:
+        raw.close()
+        server.stop()

@@ -100,11 +100,12 @@ class UserTable(Generic[S]):
         if state is None:
             state = self._states[name] = self._make(name)
             state.busy += 1
-            try:
-                await in_thread(_remove_leftovers, state.folder)
-            except BaseException:
-                state.busy -= 1
-                raise
+            if state.folder not in _cleaned:
+                try:
+                    await in_thread(_remove_leftovers, state.folder)
+                except BaseException:
+                    state.busy -= 1
+                    raise
         else:
             self._states.move_to_end(name)
             state.busy += 1
@@ -251,7 +252,12 @@ class _Use(Generic[S]):
             self.table._report(str(exc))
 
 
+# Users' folders cleaned of leftovers by this process: what it leaves later is newer than it.
+_cleaned: set[Path] = set()
+
+
 def _remove_leftovers(folder: Path) -> None:
     removed = remove_temp_files(folder, PROCESS_STARTED)
+    _cleaned.add(folder)
     if removed:
         log.info("removed %d temporary files left in %s", removed, folder)
