@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from tests.integration.test_observe import scrape, value
 from tests.support.clients import Device, ok
 from tests.support.hold import HoldingProxy
 from tests.support.server import ServerProcess
@@ -160,6 +161,10 @@ def test_more_users_syncing_than_are_kept_open_wait_their_turn(tmp_path: Path) -
             threads["bob"].join(120)
             for proxy in proxies.values():
                 assert all(status == 200 for _, status in proxy.statuses), proxy.statuses
+            samples = scrape(server, token=None)
+            assert value(samples, "ankisyncd_room_waits_total", outcome="admitted") >= 1
+            assert value(samples, "ankisyncd_room_waits_total", outcome="refused") == 0
+            assert value(samples, "ankisyncd_open_users") == 2
     finally:
         server.stop()
     assert all("error" not in result for result in results.values()), results

@@ -28,6 +28,12 @@ class _State:
     def active_sessions(self) -> int:
         return 2
 
+    def open_users(self) -> int:
+        return 5
+
+    def room_waits(self) -> dict[str, int]:
+        return {"admitted": 7, "refused": 1}
+
     def user_count(self) -> int:
         return 3
 

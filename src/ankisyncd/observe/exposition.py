@@ -97,6 +97,19 @@ class StateCollector(Collector):
             value=state.active_sessions(),
         )
         yield GaugeMetricFamily("ankisyncd_users", "users who can log in", value=self.metrics.users)
+        yield GaugeMetricFamily(
+            "ankisyncd_open_users",
+            "users whose collection is kept open between requests (at most max_open_users)",
+            value=state.open_users(),
+        )
+        waits = CounterMetricFamily(
+            "ankisyncd_room_waits",
+            "new users who found every kept user in a sync, by whether room came in time",
+            labels=["outcome"],
+        )
+        for outcome, count in state.room_waits().items():
+            waits.add_metric([outcome], count)
+        yield waits
         collection = GaugeMetricFamily(
             "ankisyncd_user_collection_bytes",
             "size of each user's collection file, as last seen (users seen since start)",

@@ -20,6 +20,14 @@ class ServerState(Protocol):
 
     def active_sessions(self) -> int: ...
 
+    def open_users(self) -> int:
+        """Users whose collection is kept open between requests."""
+        ...
+
+    def room_waits(self) -> dict[str, int]:
+        """Newcomers who found every kept user in a sync, by outcome: admitted, refused."""
+        ...
+
     def user_count(self) -> int:
         """Reads the auth database: called from a worker thread (``Metrics.count_users``)."""
         ...

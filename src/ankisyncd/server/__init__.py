@@ -184,6 +184,13 @@ class SyncServer:
     def active_sessions(self) -> int:
         return self.collection.active_sessions()
 
+    def open_users(self) -> int:
+        return len(self.collection.users)
+
+    def room_waits(self) -> dict[str, int]:
+        kept, media = self.collection.users.room_waits, self.media.users.room_waits
+        return {outcome: kept[outcome] + media[outcome] for outcome in kept}
+
     def user_count(self) -> int:
         return len({r.name for r in self.accounts.store.list()} | set(self.accounts.env_accounts))
 

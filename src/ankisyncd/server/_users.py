@@ -74,6 +74,8 @@ class UserTable(Generic[S]):
         self._states: OrderedDict[str, S] = OrderedDict()
         self._broken: set[str] = set()
         self._waiters: deque[asyncio.Future[None]] = deque()  # newcomers, first come first
+        # Newcomers who found every kept user in a sync, by whether room came in time.
+        self.room_waits = {"admitted": 0, "refused": 0}
         self._warned_at = -math.inf
 
     def __len__(self) -> int:
@@ -127,12 +129,15 @@ class UserTable(Generic[S]):
                 await self._release(*victim)
                 continue
             if now >= deadline:
+                self.room_waits["refused"] += 1
                 raise ServerBusy(
                     f"all {self.max_open} users kept open are in a sync", RETRY_AFTER_SECONDS
                 )
             self._warn_full(now)
             await self._wait_turn(min(deadline, self._next_stall()) - now, front=waited)
             in_line, waited = False, True
+        if waited:
+            self.room_waits["admitted"] += 1
         if self._waiters and len(self._states) + 1 < self.max_open:
             self._wake_one()  # room for the next newcomer as well
 
