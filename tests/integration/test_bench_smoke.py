@@ -3,13 +3,21 @@ of numbers for each (what the numbers are is not checked here: it is a benchmark
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import uvicorn
+
 from bench.bench import WORKLOADS
+from bench.load import _Proxy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,15 +48,6 @@ def test_the_benchmark_runs_every_workload_on_both_servers(tmp_path: Path) -> No
 def test_the_method_proxy_replaces_a_connection_the_server_closed_while_idle() -> None:
     """M's proxy keeps one upstream connection per client connection; a server that closes it
     after its keep-alive timeout must not stop the run (it did: BrokenPipeError)."""
-    import http.client
-    import socket
-    import threading
-    import time
-    from types import SimpleNamespace
-
-    import uvicorn
-
-    from bench.load import _Proxy
 
     async def app(scope: dict[str, Any], receive: object, send: Any) -> None:
         if scope["type"] == "http":

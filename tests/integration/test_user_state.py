@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from tests.integration.test_login_throttle import TRY_LATER
 from tests.integration.test_observe import scrape, value
 from tests.support.clients import Device, ok
 from tests.support.hold import HoldingProxy
@@ -201,4 +202,42 @@ def test_a_users_first_request_removes_what_an_earlier_process_left(tmp_path: Pa
         assert "removed 1 temporary files left in" in server.log_path.read_text()
     finally:
         raw.close()
+        server.stop()
+
+
+def test_a_newcomer_the_server_has_no_room_for_is_told_to_try_later(tmp_path: Path) -> None:
+    """One user kept open, paused in the middle of a sync: another user's sync waits 30 s, then
+    the real client shows the 503 as "try again later"; the paused sync still ends well, and
+    the newcomer's next sync succeeds."""
+    server = ServerProcess(tmp_path / "data", {"ANKISYNCD_MAX_OPEN_USERS": "1"})
+    for name in ("alice", "bob"):
+        server.add_user(name, "pw")
+    server.start()
+    result: dict[str, Any] = {}
+    try:
+        with HoldingProxy(server.url, "/sync/applyChanges").running() as proxy:
+            alice, bob = Device(tmp_path / "alice"), Device(tmp_path / "bob")
+            alice.login("alice", "pw", proxy.url)
+            bob.login("bob", "pw", server.url)
+            for name, device in (("alice", alice), ("bob", bob)):
+                ok(
+                    device.run(
+                        {"op": "add_notes", "count": 2, "prefix": name}, {"op": "full_upload"}
+                    )
+                )
+                ok(device.run({"op": "edit_notes", "count": 1, "text": f"{name} edited"}))
+            held = threading.Thread(target=lambda: result.update(alice.sync()))
+            held.start()
+            assert proxy.held.wait(120), "alice never reached applyChanges"
+            started = time.monotonic()
+            refused = bob.sync()
+            assert time.monotonic() - started >= 25  # it waited for room first
+            assert TRY_LATER in refused.get("message", ""), refused
+            proxy.release()
+            held.join(120)
+        assert "error" not in result, result
+        assert "error" not in bob.sync()
+        samples = scrape(server, token=None)
+        assert value(samples, "ankisyncd_room_waits_total", outcome="refused") == 1
+    finally:
         server.stop()

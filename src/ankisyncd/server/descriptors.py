@@ -9,11 +9,7 @@ the hard limit allows; where that is not enough, fewer users are kept open.
 from __future__ import annotations
 
 import logging
-
-try:
-    import resource
-except ImportError:  # not on Windows
-    resource = None  # type: ignore[assignment]
+import resource
 
 DESCRIPTORS_PER_USER = 6
 SPARE = 64  # listening sockets, the log, the auth database, a snapshot or backup in progress
@@ -24,8 +20,6 @@ def fit_open_users(max_open_users: int, max_connections: int) -> int:
     """Raise the soft limit on open files towards what ``max_open_users`` users and
     ``max_connections`` connections need; return how many users to keep open: all of them
     when it fits, else as many as half of the limit holds (the rest for connections)."""
-    if resource is None:
-        return max_open_users
     needed = DESCRIPTORS_PER_USER * max_open_users + max_connections + SPARE
     infinite = resource.RLIM_INFINITY
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
