@@ -274,6 +274,11 @@ def main() -> None:
     parser.add_argument(
         "--baseline", type=Path, help="also run ankisyncd from this checkout (before/after)"
     )
+    parser.add_argument(
+        "--python",
+        type=Path,
+        help="also run ankisyncd (this checkout) under this interpreter, e.g. a venv's python",
+    )
     args = parser.parse_args()
     chosen = [w for w in WORKLOADS if not args.only or w in args.only.split(",")]
     with tempfile.TemporaryDirectory(prefix="ankisyncd-bench-") as tmp:
@@ -287,6 +292,10 @@ def main() -> None:
             baseline = Server("baseline", ours.command, root, users)
             baseline.env["PYTHONPATH"] = str(args.baseline.resolve() / "src")
             servers.append(baseline)
+        if args.python:
+            other = Server("python", [str(args.python), *ours.command[1:]], root, users)
+            other.env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1] / "src")
+            servers.append(other)
         results: dict[tuple[str, str], Result] = {}
         for server in servers:
             server.start()

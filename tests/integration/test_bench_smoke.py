@@ -45,6 +45,27 @@ def test_the_benchmark_runs_every_workload_on_both_servers(tmp_path: Path) -> No
     assert any(line.split()[0] == "p95_ms" for line in lines)
 
 
+def test_the_benchmark_runs_this_checkout_under_another_interpreter_too(tmp_path: Path) -> None:
+    env = {**os.environ, "ANKISYNCD_BENCH_CACHE": str(tmp_path / "cache")}
+    run = subprocess.run(
+        [
+            *(sys.executable, "bench/bench.py", "--scale", "0.002", "--reps", "1"),
+            *("--only", "W4", "--python", sys.executable),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    titles = [line for line in lines if line.startswith("W4 ")]
+    assert len(titles) == 2 and titles[1].endswith("[python]"), lines
+    rows = [line.split() for line in lines if line.split()[:1] == ["time"]]
+    assert len(rows) == 2 and all(float(r[r.index("ratio") + 1]) > 0 for r in rows)
+
+
 def test_the_method_proxy_replaces_a_connection_the_server_closed_while_idle() -> None:
     """M's proxy keeps one upstream connection per client connection; a server that closes it
     after its keep-alive timeout must not stop the run (it did: BrokenPipeError)."""
