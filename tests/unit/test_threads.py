@@ -1,6 +1,7 @@
-"""Worker-thread hops: results and errors come back, a limiter bounds them, a caller in a
-cancelled anyio scope waits for its running call to end (nothing the call does may outlive
-the caller's locks), and a call cancelled before it begins never runs."""
+"""Worker-thread hops: results and errors come back, a limiter bounds them, a cancelled
+caller waits for its running call to end (nothing the call does may outlive the caller's
+locks), under a plain task cancel and an anyio cancel scope alike, and a call cancelled
+before it begins never runs."""
 
 from __future__ import annotations
 
@@ -73,6 +74,25 @@ class HeldCall:
 async def _started(call: HeldCall) -> None:
     while not call.started.is_set():
         await asyncio.sleep(0.001)
+
+
+def test_a_cancelled_caller_waits_for_its_running_call_to_end() -> None:
+    call = HeldCall()
+
+    async def main() -> float:
+        task = asyncio.create_task(in_thread(call))
+        await _started(call)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        assert not task.done()  # still waiting for the call
+        task.cancel()  # a second cancel does not end the wait either
+        call.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic()
+
+    cancelled_at = asyncio.run(main())
+    assert 0 < call.ended_at <= cancelled_at
 
 
 def test_a_caller_in_a_cancelled_anyio_scope_waits_for_its_running_call_to_end() -> None:
