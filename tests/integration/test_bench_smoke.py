@@ -22,21 +22,25 @@ from bench.load import _Proxy
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_benchmark_runs_every_workload_on_both_servers(tmp_path: Path) -> None:
+def _bench(tmp_path: Path, *options: str, timeout: float) -> list[str]:
+    """The lines a tiny run of ``bench/bench.py`` prints (its collections cached in
+    ``tmp_path``); the run must succeed."""
     env = {**os.environ, "ANKISYNCD_BENCH_CACHE": str(tmp_path / "cache")}
     run = subprocess.run(
-        [
-            *(sys.executable, "bench/bench.py", "--scale", "0.002", "--reps", "1"),
-            *("--users", "2", "--seconds", "1", "--method-syncs", "3"),
-        ],
+        [sys.executable, "bench/bench.py", "--scale", "0.002", "--reps", "1", *options],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    lines = run.stdout.splitlines()
+    return run.stdout.splitlines()
+
+
+def test_the_benchmark_runs_every_workload_on_both_servers(tmp_path: Path) -> None:
+    options = ("--users", "2", "--seconds", "1", "--method-syncs", "3")
+    lines = _bench(tmp_path, *options, timeout=600)
     for workload in WORKLOADS:
         header = next(i for i, line in enumerate(lines) if line.startswith(workload + " "))
         time_row = lines[header + 1].split()
@@ -46,20 +50,7 @@ def test_the_benchmark_runs_every_workload_on_both_servers(tmp_path: Path) -> No
 
 
 def test_the_benchmark_runs_this_checkout_under_another_interpreter_too(tmp_path: Path) -> None:
-    env = {**os.environ, "ANKISYNCD_BENCH_CACHE": str(tmp_path / "cache")}
-    run = subprocess.run(
-        [
-            *(sys.executable, "bench/bench.py", "--scale", "0.002", "--reps", "1"),
-            *("--only", "W4", "--python", sys.executable),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    lines = run.stdout.splitlines()
+    lines = _bench(tmp_path, "--only", "W4", "--python", sys.executable, timeout=300)
     titles = [line for line in lines if line.startswith("W4 ")]
     assert len(titles) == 2 and titles[1].endswith("[python]"), lines
     rows = [line.split() for line in lines if line.split()[:1] == ["time"]]
