@@ -13,7 +13,7 @@ from contextvars import ContextVar
 import anyio
 import pytest
 
-from ankisyncd.server._threads import _Call, in_thread
+from ankisyncd.threads import _Call, in_thread
 
 WHO: ContextVar[str] = ContextVar("WHO", default="nobody")
 

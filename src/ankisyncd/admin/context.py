@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote
 
-import anyio.to_thread
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -24,6 +23,7 @@ from ankisyncd.admin.sessions import Session, Sessions
 from ankisyncd.config import Settings
 from ankisyncd.http.address import AddressSource
 from ankisyncd.server import SyncServer
+from ankisyncd.threads import in_thread
 
 log = logging.getLogger("ankisyncd.admin")
 T = TypeVar("T")
@@ -112,7 +112,7 @@ class Admin:
 
     async def in_thread(self, func: Callable[..., T], *args: Any) -> T:
         """SQLite and password hashing never run on the event loop."""
-        return await anyio.to_thread.run_sync(func, *args)
+        return await in_thread(func, *args)
 
 
 async def read_form(request: Request) -> dict[str, str]:

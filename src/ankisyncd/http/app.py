@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router
@@ -24,6 +23,7 @@ from ankisyncd.http.media_endpoint import MediaEndpoint
 from ankisyncd.http.observe import metrics_endpoint
 from ankisyncd.protocol.messages import encode_json
 from ankisyncd.server import SyncServer
+from ankisyncd.threads import in_thread
 
 DEFAULT_JSON_BYTES = 16 << 20  # max_json_megs' default
 
@@ -32,7 +32,7 @@ def _health(server: SyncServer) -> Callable[[Request], Awaitable[Response]]:
     async def health(request: Request) -> Response:
         """200 while the server runs; the body tells the free space under the data root
         (reading works on a full disk, so a full disk is a warning, not a failure)."""
-        free = await anyio.to_thread.run_sync(server.free_bytes)
+        free = await in_thread(server.free_bytes)
         body = {"status": "ok", "free_bytes": free, "low_space": server.space.low}
         return Response(encode_json(body), media_type="application/json")
 
@@ -74,7 +74,7 @@ def build_app(
 def _lifespan(server: SyncServer) -> Callable[[Router], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: Router) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(server.startup)  # touches SQLite: not on the loop
+        await in_thread(server.startup)  # touches SQLite: not on the loop
         async with anyio.create_task_group() as background:
             background.start_soon(server.take_snapshots)
             background.start_soon(server.keep_house)

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -29,6 +28,7 @@ from ankisyncd.protocol.envelope import UserName
 from ankisyncd.protocol.limits import BODY_LIMITS, raw_limit
 from ankisyncd.protocol.methods import MediaSyncMethod, SyncMethod
 from ankisyncd.server import SyncServer
+from ankisyncd.threads import in_thread
 
 T = TypeVar("T")
 Method = SyncMethod | MediaSyncMethod
@@ -150,4 +150,4 @@ class Endpoint:
             data = await incoming.read(size)
             if len(data) <= INLINE_PARSE_BYTES:
                 return parse(data)
-            return await anyio.to_thread.run_sync(parse, data)
+            return await in_thread(parse, data)

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import anyio.to_thread
 import msgspec
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
@@ -17,6 +16,7 @@ from ankisyncd.http.zstd import ZstdBody
 from ankisyncd.protocol.envelope import BodyStream, HostKey, SessionKey
 from ankisyncd.protocol.limits import raw_limit
 from ankisyncd.protocol.versions import ensure_supported
+from ankisyncd.threads import in_thread
 
 SYNC_HEADER = "anki-sync"
 ORIGINAL_SIZE_HEADER = "anki-original-size"
@@ -145,7 +145,7 @@ class _Stream:
         size = 0
         async for piece in self.incoming.open_body(self.cap):
             size += len(piece)
-            await anyio.to_thread.run_sync(write, piece)
+            await in_thread(write, piece)
         return size
 
 
@@ -186,7 +186,7 @@ def v11_request(header: SyncHeader, receive: Receive) -> Incoming:
                     batched += len(data)
                     if batched < DECODE_BATCH_BYTES:
                         continue
-                    out = await anyio.to_thread.run_sync(body.feed, b"".join(batch))
+                    out = await in_thread(body.feed, b"".join(batch))
                     batch.clear()
                     batched = 0
                 for piece in out:
@@ -196,9 +196,7 @@ def v11_request(header: SyncHeader, receive: Receive) -> Incoming:
                 # A small body (all of most requests) is decoded here: a thread hop would cost
                 # more CPU than its decoding.
                 small = raw <= INLINE_RAW_BYTES
-                pieces = (
-                    body.feed(rest) if small else await anyio.to_thread.run_sync(body.feed, rest)
-                )
+                pieces = body.feed(rest) if small else await in_thread(body.feed, rest)
                 for piece in pieces:
                     yield piece
         finally:
@@ -220,10 +218,10 @@ def v11_request(header: SyncHeader, receive: Receive) -> Incoming:
                 batch.append(data)
                 batched += len(data)
                 if batched >= DECODE_BATCH_BYTES:
-                    await anyio.to_thread.run_sync(body.feed, b"".join(batch))
+                    await in_thread(body.feed, b"".join(batch))
                     batch, batched = [], 0
             if batch and not body.capped:
-                await anyio.to_thread.run_sync(body.feed, b"".join(batch))
+                await in_thread(body.feed, b"".join(batch))
             return body.size
         finally:
             body.release()

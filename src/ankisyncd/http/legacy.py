@@ -19,7 +19,6 @@ from pathlib import Path
 from tempfile import SpooledTemporaryFile
 from typing import Any
 
-import anyio.to_thread
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
@@ -28,6 +27,7 @@ from ankisyncd.errors import BadRequest
 from ankisyncd.http.framing import BodyTooLarge, Incoming
 from ankisyncd.protocol.envelope import HostKey, SessionKey
 from ankisyncd.protocol.versions import LEGACY_WIRE_VERSION
+from ankisyncd.threads import in_thread
 
 READ_CHUNK = 1 << 20
 DATA_IN_MEMORY = 1 << 20
@@ -135,7 +135,7 @@ async def legacy_request(
             if seen > max_raw_bytes:
                 raise BodyTooLarge("multipart body exceeds the size limit")
             if form.data is not None and form.data.tell() >= DATA_IN_MEMORY:
-                await anyio.to_thread.run_sync(parser.write, chunk)  # writes to a file
+                await in_thread(parser.write, chunk)  # writes to a file
             else:
                 parser.write(chunk)
             for name in form.ended_fields:
@@ -205,7 +205,7 @@ async def _decode(source: Any, compressed: bool, cap: int) -> AsyncIterator[byte
         return None
 
     while produced < cap:
-        out = await anyio.to_thread.run_sync(step)
+        out = await in_thread(step)
         if out is None:
             return
         produced += len(out)

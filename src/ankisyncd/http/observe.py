@@ -12,13 +12,13 @@ import os
 import time
 from typing import Any
 
-import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ankisyncd.observe.metrics import Metrics
 from ankisyncd.protocol.methods import MediaSyncMethod, SyncMethod
+from ankisyncd.threads import in_thread
 from ankisyncd.users.hostkey import key_digest
 
 log = logging.getLogger("ankisyncd.http")
@@ -131,7 +131,7 @@ def metrics_endpoint(metrics: Metrics, token: str | None) -> Any:
                 return PlainTextResponse(
                     "Unauthorized", status_code=401, headers={"www-authenticate": "Bearer"}
                 )
-        await anyio.to_thread.run_sync(metrics.count_users)  # SQLite: off the event loop
+        await in_thread(metrics.count_users)  # SQLite: off the event loop
         return Response(metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return serve_metrics

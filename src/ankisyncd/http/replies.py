@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from io import BufferedReader
 
-import anyio.to_thread
 from starlette.responses import Response, StreamingResponse
 
 from ankisyncd.http.framing import ORIGINAL_SIZE_HEADER
 from ankisyncd.http.zstd import FILE_CHUNK_BYTES, compress, compress_file
 from ankisyncd.protocol.versions import SYNC_VERSION_11_DIRECT_POST
+from ankisyncd.threads import in_thread
 
 # Answers up to this size are compressed on the event loop (tens of microseconds).
 INLINE_REPLY_BYTES = 64 * 1024
@@ -47,7 +47,7 @@ async def reply(body: bytes, version: int) -> Response:
     """Answer ``body``; a large one is compressed off the event loop."""
     if len(body) <= INLINE_REPLY_BYTES:
         return reply_now(body, version)
-    return await anyio.to_thread.run_sync(reply_now, body, version)
+    return await in_thread(reply_now, body, version)
 
 
 async def reply_encoded(encode: Callable[[], bytes], version: int) -> Response:

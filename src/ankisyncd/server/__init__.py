@@ -1,9 +1,9 @@
 """SyncServer: authentication, then the collection side and the media side.
 
-Every SQLite or hashing call runs in a worker thread (``_threads.in_thread``); password checks
-have a small pool of their own, so a flood of logins never delays a sync. The collection side
-(``collection.py``) and the media side (``media.py``) each keep their own per-user state and
-locks, released when idle (``_users.py``).
+Every SQLite or hashing call runs in a worker thread (``ankisyncd.threads``); password
+checks have a small pool of their own, so a flood of logins never delays a sync. The
+collection side (``collection.py``) and the media side (``media.py``) each keep their own
+per-user state and locks, released when idle (``_users.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from ankisyncd.observe.events import Fanout
 from ankisyncd.observe.metrics import Metrics
 from ankisyncd.protocol.envelope import UserName
 from ankisyncd.protocol.messages import HostKeyRequest, HostKeyResponse, MetaRequest, MetaResponse
-from ankisyncd.server._threads import in_thread
 from ankisyncd.server.activity import Activity
 from ankisyncd.server.collection import CollectionServer
 from ankisyncd.server.media import MediaServer
@@ -30,6 +29,7 @@ from ankisyncd.storage.paths import user_folder
 from ankisyncd.storage.snapshots import Retention, SnapshotStore
 from ankisyncd.storage.space import SpaceWatch
 from ankisyncd.sync.meta import meta as build_meta
+from ankisyncd.threads import in_thread
 from ankisyncd.users.accounts import Accounts
 from ankisyncd.users.throttle import LoginThrottle
 

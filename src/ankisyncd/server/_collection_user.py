@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ankisyncd.server._guarded import Guarded
 from ankisyncd.server._tally import Tally
-from ankisyncd.server._threads import Guarded, in_thread
 from ankisyncd.server._users import UserState
 from ankisyncd.storage.collection import CollectionConnection, CollectionState
 from ankisyncd.storage.locks import COLLECTION_LOCK, lock_path
 from ankisyncd.storage.paths import COLLECTION_FILE
 from ankisyncd.sync.session import SyncSession
+from ankisyncd.threads import in_thread
 
 # Small steps run on the event loop: a thread hop costs them more than their work (~0.1 ms of
 # CPU alone, and with many users syncing the loop and the workers trade the GIL around every

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from ankisyncd.errors import ServerBusy, UserUnavailable
-from ankisyncd.server._threads import in_thread
 from ankisyncd.storage.collection import remove_temp_files
+from ankisyncd.threads import in_thread
 
 log = logging.getLogger("ankisyncd.server")
 # Files created before this process started are leftovers of an interrupted request.

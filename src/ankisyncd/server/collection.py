@@ -25,7 +25,6 @@ from ankisyncd.protocol.normal import (
 )
 from ankisyncd.server._collection_user import CollectionUser
 from ankisyncd.server._tally import Tally, add_changes, add_chunk, add_graves
-from ankisyncd.server._threads import in_thread
 from ankisyncd.server._users import UserTable
 from ankisyncd.storage.collection import CollectionState, remove_database, temp_file
 from ankisyncd.storage.paths import user_folder
@@ -38,6 +37,7 @@ from ankisyncd.sync.finish import finish
 from ankisyncd.sync.sanity import sanity_check
 from ankisyncd.sync.session import Busy, SyncSession
 from ankisyncd.sync.start import apply_graves, start
+from ankisyncd.threads import in_thread
 
 T = TypeVar("T")
 

@@ -21,12 +21,13 @@ from ankisyncd.media.upload import upload_changes
 from ankisyncd.media.zip import BadZip, zip_entries
 from ankisyncd.observe.events import SyncEvents
 from ankisyncd.protocol.envelope import BodyStream, UserName
-from ankisyncd.server._threads import Guarded, in_thread
+from ankisyncd.server._guarded import Guarded
 from ankisyncd.server._users import UserState, UserTable
 from ankisyncd.storage.collection import TEMP_PREFIX, open_temp_file
 from ankisyncd.storage.locks import MEDIA_LOCK, lock_path
 from ankisyncd.storage.paths import user_folder
 from ankisyncd.storage.sqlite import file_stamp
+from ankisyncd.threads import in_thread
 
 log = logging.getLogger(__name__)
 # Upload batches are small (the client sends at most 25 files, ~2.5 MB): kept in memory; a
