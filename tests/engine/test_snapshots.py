@@ -7,10 +7,12 @@ import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from ankisyncd.errors import UserError
+from ankisyncd.storage import snapshots
 from ankisyncd.storage.collection import TEMPLATE
 from ankisyncd.storage.snapshots import Retention, SnapshotStore
 
@@ -60,6 +62,26 @@ def test_snapshots_in_the_same_second_get_distinct_ids(tmp_path: Path) -> None:
     ids = [m.id for m in made if m is not None]
     assert len(set(ids)) == 3
     assert sorted(s.id for s in store.of_user("ana")) == sorted(ids)
+
+
+def test_snapshots_of_one_second_list_newest_first_whatever_their_reasons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restore a moment after an upload's snapshot: the restore's sorts first and is the one
+    that a retention of one keeps (ordered by their ids, "upload" came first and the newer
+    snapshot was deleted)."""
+    monkeypatch.setattr(snapshots, "time", SimpleNamespace(time=lambda: 1_796_000_000.5))
+    store = store_with(tmp_path, Retention(keep_last=1, keep_daily=0))
+    reasons = ["upload", "restore", "manual", "scheduled"] + ["upload"] * 8
+    made = [store.create("ana", reason) for reason in reasons]
+    ids = [m.id for m in made if m is not None]
+    assert ids[:3] == [
+        "20261130-005320-upload",
+        "20261130-005320-restore-2",
+        "20261130-005320-manual-3",
+    ]
+    assert ids[-1] == "20261130-005320-upload-12"  # numbered, not ordered as text ("-9" > "-12")
+    assert [s.id for s in store.of_user("ana")] == ids[-1:]  # each create pruned the one before
 
 
 def test_only_changed_collections_are_snapshotted_again(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ class Snapshot:
     created: int  # Unix seconds, UTC
     reason: str
     size: int
+    seq: int = 1  # the order of snapshots taken in the same second, whatever their reasons
 
     def to_json(self) -> dict[str, object]:
         created = datetime.fromtimestamp(self.created, timezone.utc).isoformat()
@@ -60,8 +61,8 @@ class Snapshot:
         }
 
 
-def _parse_id(snapshot_id: str) -> tuple[int, str] | None:
-    """(creation time, reason) of a well-formed id, else None."""
+def _parse_id(snapshot_id: str) -> tuple[int, str, int] | None:
+    """(creation time, reason, sequence within that second) of a well-formed id, else None."""
     parts = snapshot_id.split("-")
     if len(parts) not in (3, 4) or parts[2] not in REASONS:
         return None
@@ -71,7 +72,8 @@ def _parse_id(snapshot_id: str) -> tuple[int, str] | None:
         return None
     if len(parts) == 4 and not parts[3].isdigit():
         return None
-    return int(stamp.replace(tzinfo=timezone.utc).timestamp()), parts[2]
+    seq = int(parts[3]) if len(parts) == 4 else 1
+    return int(stamp.replace(tzinfo=timezone.utc).timestamp()), parts[2], seq
 
 
 class SnapshotStore:
@@ -102,10 +104,11 @@ class SnapshotStore:
             parsed = _parse_id(snapshot_id)
             if parsed is None:
                 continue
+            created, reason, seq = parsed
             with contextlib.suppress(FileNotFoundError):  # pruned meanwhile
                 size = path.stat().st_size
-                found.append(Snapshot(user, snapshot_id, path, parsed[0], parsed[1], size))
-        found.sort(key=lambda s: (s.created, s.id), reverse=True)
+                found.append(Snapshot(user, snapshot_id, path, created, reason, size, seq))
+        found.sort(key=lambda s: (s.created, s.seq, s.id), reverse=True)
         return found
 
     def get(self, user: str, snapshot_id: str) -> Snapshot:
@@ -141,19 +144,23 @@ class SnapshotStore:
         return self.create(user, "upload")
 
     def _name(self, user: str, staged: Path, reason: str) -> Snapshot:
-        """Give the staged copy its final name; a name already taken gets a counter."""
+        """Give the staged copy its final name. A second that already has snapshots, of any
+        reason, numbers this one after them, so that the newest sorts first."""
         now = int(time.time())
-        base = f"{datetime.fromtimestamp(now, timezone.utc).strftime(TIME_FORMAT)}-{reason}"
-        folder, counter = staged.parent, 1
+        stamp = datetime.fromtimestamp(now, timezone.utc).strftime(TIME_FORMAT)
+        folder = staged.parent
+        same_second = (_parse_id(p.name[: -len(SUFFIX)]) for p in folder.glob(f"{stamp}-*{SUFFIX}"))
+        counter = 1 + max((parsed[2] for parsed in same_second if parsed), default=0)
         while True:
-            snapshot_id = base if counter == 1 else f"{base}-{counter}"
+            snapshot_id = f"{stamp}-{reason}" + ("" if counter == 1 else f"-{counter}")
             path = folder / (snapshot_id + SUFFIX)
             try:
                 os.link(staged, path)  # never overwrites a snapshot another process made
             except FileExistsError:
                 counter += 1
                 continue
-            return Snapshot(user, snapshot_id, path, now, reason, path.stat().st_size)
+            size = path.stat().st_size
+            return Snapshot(user, snapshot_id, path, now, reason, size, counter)
 
     def create_changed(self, reason: str = "scheduled") -> list[Snapshot]:
         """Snapshot every collection written since that user's newest snapshot."""
