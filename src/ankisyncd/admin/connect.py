@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ankisyncd.admin.context import Admin
+from ankisyncd.threads import in_thread
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -38,7 +39,7 @@ async def connect_page(admin: Admin, request: Request) -> Response:
     url = sync_url(admin, request)
     qr = segno.make(url, error="m").svg_inline(scale=5, border=2, title="QR code of " + url)
     ca = private_ca(admin)
-    ca_text = await admin.in_thread(ca.read_text) if ca else None
+    ca_text = await in_thread(ca.read_text) if ca else None
     return admin.render(
         request,
         "connect.html",
@@ -56,7 +57,7 @@ async def ca_certificate(admin: Admin, request: Request) -> Response:
     if ca is None:
         raise HTTPException(404, "the server does not use a private CA")
     return Response(
-        await admin.in_thread(ca.read_bytes),
+        await in_thread(ca.read_bytes),
         media_type="application/x-x509-ca-cert",
         headers={"content-disposition": 'attachment; filename="ankisyncd-ca.pem"'},
     )

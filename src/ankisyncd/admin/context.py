@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from starlette.exceptions import HTTPException
@@ -23,10 +22,8 @@ from ankisyncd.admin.sessions import Session, Sessions
 from ankisyncd.config import Settings
 from ankisyncd.http.address import AddressSource
 from ankisyncd.server import SyncServer
-from ankisyncd.threads import in_thread
 
 log = logging.getLogger("ankisyncd.admin")
-T = TypeVar("T")
 HERE = Path(__file__).parent
 # Why each snapshot was taken (storage.snapshots.REASONS), in words.
 SNAPSHOT_REASONS = {
@@ -109,10 +106,6 @@ class Admin:
         """The client's address, resolved as for sync requests (``ip_header``, ``trusted_proxies``):
         what the action log names and the login throttle counts against."""
         return self.addresses.client_address(request.scope)
-
-    async def in_thread(self, func: Callable[..., T], *args: Any) -> T:
-        """SQLite and password hashing never run on the event loop."""
-        return await in_thread(func, *args)
 
 
 async def read_form(request: Request) -> dict[str, str]:

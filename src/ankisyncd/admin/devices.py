@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from ankisyncd.admin.context import Admin
 from ankisyncd.errors import UserError
+from ankisyncd.threads import in_thread
 from ankisyncd.users.store import DeviceRecord, UserStore
 
 
@@ -40,7 +41,7 @@ async def revoke_device(admin: Admin, request: Request) -> Response:
     name, raw_id = request.path_params["name"], request.path_params["device"]
     device_id = None if raw_id == "all" else _number(raw_id)
     try:
-        count = await admin.in_thread(_revoke, admin, name, device_id)
+        count = await in_thread(_revoke, admin, name, device_id)
     except UserError as exc:
         raise HTTPException(404, str(exc)) from None
     which = f"all {count} devices" if device_id is None else f"device {device_id}"

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from ankisyncd import __version__
 from ankisyncd.admin.context import Admin
 from ankisyncd.storage.usage import disk_usage
+from ankisyncd.threads import in_thread
 
 # The sync outcomes of observe/events.py (and failed logins), in words.
 OUTCOME_WORDS = {
@@ -37,7 +38,7 @@ def _uptime(seconds: float) -> str:
 
 async def server_page(admin: Admin, request: Request) -> Response:
     activity, settings = admin.server.activity, admin.settings
-    disk = await admin.in_thread(disk_usage, settings.data_root)
+    disk = await in_thread(disk_usage, settings.data_root)
     admin_bind = (
         f"{settings.admin_host or settings.host}:{settings.admin_port}"
         if settings.admin_port is not None

@@ -17,6 +17,7 @@ from ankisyncd.admin.context import Admin
 from ankisyncd.errors import UserError
 from ankisyncd.storage.restore import restore
 from ankisyncd.storage.snapshots import Snapshot, counts
+from ankisyncd.threads import in_thread
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def _user_path(name: str) -> str:
 async def create_snapshot(admin: Admin, request: Request) -> Response:
     name = request.path_params["name"]
     try:
-        made = await admin.in_thread(admin.server.snapshots.create, name, "manual")
+        made = await in_thread(admin.server.snapshots.create, name, "manual")
     except UserError as exc:
         raise HTTPException(404, str(exc)) from None
     if made is None:
@@ -49,7 +50,7 @@ async def create_snapshot(admin: Admin, request: Request) -> Response:
 
 async def _find(admin: Admin, request: Request) -> SnapshotRow:
     name, snapshot_id = request.path_params["name"], request.path_params["snapshot"]
-    rows = await admin.in_thread(snapshot_rows, admin, name)
+    rows = await in_thread(snapshot_rows, admin, name)
     for row in rows:
         if row.snapshot.id == snapshot_id:
             return row
@@ -65,7 +66,7 @@ async def restore_snapshot(admin: Admin, request: Request) -> Response:
     row = await _find(admin, request)
     name = row.snapshot.user
     try:
-        kept = await admin.in_thread(restore, admin.server.snapshots, name, row.snapshot.id)
+        kept = await in_thread(restore, admin.server.snapshots, name, row.snapshot.id)
     except UserError as exc:
         raise HTTPException(404, str(exc)) from None
     message = f"Restored {row.snapshot.id} for {name!r}"

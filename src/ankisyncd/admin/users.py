@@ -19,6 +19,7 @@ from ankisyncd.admin.snapshots import snapshot_rows
 from ankisyncd.errors import UserError
 from ankisyncd.server.activity import LastSync
 from ankisyncd.storage.usage import UserUsage, user_usage
+from ankisyncd.threads import in_thread
 from ankisyncd.users.store import UserStore
 
 
@@ -72,7 +73,7 @@ async def users_page(admin: Admin, request: Request) -> Response:
 
 
 async def _users(admin: Admin, request: Request, error: str | None, status: int) -> Response:
-    rows = await admin.in_thread(_rows, admin)
+    rows = await in_thread(_rows, admin)
     return admin.render(request, "users.html", status, users=rows, error=error)
 
 
@@ -105,7 +106,7 @@ async def _with_password(admin: Admin, request: Request, method: str, name: str)
     if password != form.get("password2", ""):
         return "The two passwords differ."
     try:
-        await admin.in_thread(_call, admin, method, name, password)
+        await in_thread(_call, admin, method, name, password)
     except UserError as exc:
         return _sentence(exc)
     return None
@@ -124,11 +125,11 @@ async def user_page(admin: Admin, request: Request) -> Response:
 
 async def _user(admin: Admin, request: Request, error: str | None, status: int) -> Response:
     name = request.path_params["name"]
-    rows = await admin.in_thread(_rows, admin, name)
+    rows = await in_thread(_rows, admin, name)
     if not rows:
         raise HTTPException(404, "no such user")
-    shots = await admin.in_thread(snapshot_rows, admin, name)
-    devices = await admin.in_thread(device_rows, admin, name)
+    shots = await in_thread(snapshot_rows, admin, name)
+    devices = await in_thread(device_rows, admin, name)
     return admin.render(
         request, "user.html", status, user=rows[0], error=error, snapshots=shots, devices=devices
     )
@@ -151,7 +152,7 @@ async def confirm_remove(admin: Admin, request: Request) -> Response:
 async def remove_user(admin: Admin, request: Request) -> Response:
     name = _user_name(admin, request)
     try:
-        await admin.in_thread(_call, admin, "remove", name)
+        await in_thread(_call, admin, "remove", name)
     except UserError as exc:
         raise HTTPException(404, _sentence(exc)) from None
     message = f"Removed user {name!r}; their devices are logged out, their data folder is kept."
