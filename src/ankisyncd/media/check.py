@@ -14,8 +14,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ankisyncd.media.db import store_totals
+from ankisyncd.media.db import MediaStore, store_totals
 from ankisyncd.media.names import BadName, media_path
+from ankisyncd.storage.collection import TEMP_PREFIX
 from ankisyncd.storage.locks import MEDIA_LOCK, user_lock
 from ankisyncd.storage.sqlite import connect
 
@@ -28,14 +29,27 @@ def check_media(folder: Path, repair: bool) -> list[str]:
     with user_lock(folder, MEDIA_LOCK):  # the server uploads nothing meanwhile
         con = connect(db_path)
         try:
-            return _check(con, media_dir, repair)
+            pending = _pending(con)
+            if pending and repair:  # committed but unfinished at a crash: finish, as an open would
+                MediaStore(folder).finish_pending(con)
+                pending = _pending(con)
+            problems = [f"unfinished change: {n!r} (finished at the next use)" for n in pending]
+            return problems + _check(con, media_dir, repair, skip=set(pending))
         except sqlite3.Error as exc:
             return [f"media.db cannot be read: {exc}"]
         finally:
             con.close()
 
 
-def _check(con: sqlite3.Connection, media_dir: Path, repair: bool) -> list[str]:
+def _pending(con: sqlite3.Connection) -> list[str]:
+    """Names with a committed change still to be carried out (``media.db``)."""
+    if not con.execute("select 1 from sqlite_master where name = 'ankisyncd_pending'").fetchone():
+        return []
+    return [name for (name,) in con.execute("select fname from ankisyncd_pending order by seq")]
+
+
+def _check(con: sqlite3.Connection, media_dir: Path, repair: bool, skip: set[str]) -> list[str]:
+    """The rows against the files, less the names in ``skip`` (whose files are on the way)."""
     problems: list[str] = []
     if (result := con.execute("pragma integrity_check").fetchall()) != [("ok",)]:
         return [f"media.db fails its integrity check: {result[:3]}"]
@@ -44,6 +58,8 @@ def _check(con: sqlite3.Connection, media_dir: Path, repair: bool) -> list[str]:
     listed: set[str] = set()
     for name, csum, _size in con.execute("select fname, csum, size from media where size > 0"):
         listed.add(name)
+        if name in skip:
+            continue
         try:
             data = _read(media_path(media_dir, name))
         except BadName:
@@ -59,6 +75,8 @@ def _check(con: sqlite3.Connection, media_dir: Path, repair: bool) -> list[str]:
     problems += [f"media hash does not match file: {name!r}{suffix}" for _, _, name in rehashed]
     if media_dir.is_dir():
         for entry in sorted(os.scandir(media_dir), key=lambda e: e.name):
+            if entry.name.startswith(TEMP_PREFIX):  # reported as leftovers, if they are
+                continue
             if entry.name not in listed and entry.is_file(follow_symlinks=False):
                 problems.append(f"media file without row: {entry.name!r} (kept)")
     bytes_, files = con.execute("select total_bytes, total_nonempty_files from meta").fetchone()

@@ -18,7 +18,13 @@ from pathlib import Path
 from ankisyncd.errors import UserUnavailable
 from ankisyncd.media.names import media_path
 from ankisyncd.storage.collection import fsync_dir
-from ankisyncd.storage.sqlite import Connection, connect_checked, rollback_after, use_wal
+from ankisyncd.storage.sqlite import (
+    Connection,
+    connect,
+    connect_checked,
+    rollback_after,
+    use_wal,
+)
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 4
@@ -153,6 +159,25 @@ class MediaStore:
             except BaseException:
                 rollback_after(con)
                 raise
+
+
+def pending_temp_names(folder: Path) -> frozenset[str]:
+    """Names of the temporary files that committed, unfinished changes in user folder
+    ``folder`` still have to move into place: they hold the content of the store's rows and
+    are never leftovers. Raises sqlite3.Error when ``media.db`` cannot be read."""
+    db_path = folder / "media.db"
+    if not db_path.is_file():
+        return frozenset()
+    con = connect(db_path)
+    try:
+        if not con.execute(
+            "select 1 from sqlite_master where name = 'ankisyncd_pending'"
+        ).fetchone():
+            return frozenset()
+        rows = con.execute("select temp from ankisyncd_pending where temp is not null")
+        return frozenset(os.path.basename(temp) for (temp,) in rows)
+    finally:
+        con.close()
 
 
 def store_totals(con: sqlite3.Connection, last_usn: int | None = None) -> None:

@@ -6,6 +6,8 @@ import os
 import unicodedata
 from pathlib import Path
 
+from ankisyncd.storage.collection import TEMP_PREFIX
+
 MAX_NAME_BYTES = 255
 
 
@@ -16,7 +18,8 @@ class BadName(ValueError):
 def check_name(name: str, *, deletion: bool = False) -> str:
     """Return ``name`` if it is safe to store (or, with ``deletion``, to delete), else raise.
 
-    Refused everywhere: empty, ``.``, ``..``, ``/``, NUL, longer than 255 bytes, not NFC.
+    Refused everywhere: empty, ``.``, ``..``, ``/``, NUL, longer than 255 bytes, not NFC, and
+    names of the server's temporary files (which live in the media folder).
     Additions also refuse ``\\`` and control characters, which no current client produces;
     deletions of such names are accepted, because data moved from the official server can
     hold them and clients then send their deletion.
@@ -33,6 +36,8 @@ def check_name(name: str, *, deletion: bool = False) -> str:
         raise BadName(f"media name {name!r} contains a path separator or NUL")
     if unicodedata.normalize("NFC", name) != name:
         raise BadName(f"media name {name!r} is not NFC")
+    if name.startswith(TEMP_PREFIX):
+        raise BadName(f"media name {name!r} is reserved for the server's temporary files")
     if not deletion and ("\\" in name or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)):
         raise BadName(f"media name {name!r} contains a backslash or control character")
     return name

@@ -24,7 +24,8 @@ def upload_changes(
 
     A batch whose files cannot fit in the free space is refused before anything is written.
     """
-    entries = read_upload(source, make_temp, max_total, free_bytes(store.folder))
+    store.media_dir.mkdir(parents=True, exist_ok=True)  # where ``make_temp`` writes, as a rule
+    entries = read_upload(source, make_temp, max_total, free_bytes(store.media_dir))
     # Entries whose rename or removal is committed as pending: their files are the store's.
     committed: list[UploadEntry] = []
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import sqlite3
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from ankisyncd.errors import ServerBusy, UserUnavailable
+from ankisyncd.media.db import pending_temp_names
 from ankisyncd.storage.collection import remove_temp_files
 from ankisyncd.threads import in_thread
 
@@ -262,7 +264,12 @@ _cleaned: set[Path] = set()
 
 
 def _remove_leftovers(folder: Path) -> None:
-    removed = remove_temp_files(folder, PROCESS_STARTED)
     _cleaned.add(folder)
+    try:
+        keep = pending_temp_names(folder)  # the content of committed media changes
+    except sqlite3.Error as exc:
+        log.warning("temporary files in %s left alone: media.db unreadable: %s", folder, exc)
+        return
+    removed = sum(remove_temp_files(f, PROCESS_STARTED, keep) for f in (folder, folder / "media"))
     if removed:
         log.info("removed %d temporary files left in %s", removed, folder)

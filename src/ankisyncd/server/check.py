@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from ankisyncd.errors import UserError
 from ankisyncd.media.check import check_media
+from ankisyncd.media.db import pending_temp_names
 from ankisyncd.storage.check import check_collection_file, check_database, leftover_temp_files
 from ankisyncd.storage.paths import user_folder
 
@@ -25,7 +27,12 @@ def check(data_root: Path, auth_db: Path, user: str | None, repair: bool) -> lis
     for folder in folders:
         found = check_collection_file(folder)
         found += check_media(folder, repair)
-        found += leftover_temp_files(folder, repair)
+        try:
+            keep = pending_temp_names(folder)  # after check_media: what it could not finish
+        except sqlite3.Error:
+            keep = None
+        if keep is not None:
+            found += leftover_temp_files(folder, repair, keep)
         problems += [f"{folder.name}: {line}" for line in found]
     if user is None and auth_db.is_file():
         problems += check_database(auth_db, "auth database")

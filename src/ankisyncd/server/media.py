@@ -109,11 +109,14 @@ class MediaServer:
             return processed, usn
 
     def _apply_upload(self, state: MediaUser, fh: BinaryIO) -> tuple[int, int]:
+        # New content is written beside its final place, so that moving it there is a rename
+        # even when the media folder is on a file system of its own.
+        media_dir = state.store.media_dir
         try:
             return upload_changes(
                 state.store,
                 fh,
-                lambda: open_temp_file(state.folder, "media"),
+                lambda: open_temp_file(media_dir, "media"),
                 self.max_decompressed_bytes,
             )
         except (BadZip, BadName) as exc:

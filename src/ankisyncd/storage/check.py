@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Container
 from pathlib import Path
 
 from ankisyncd.storage.collection import TEMP_PREFIX
@@ -39,12 +40,14 @@ def check_collection_file(folder: Path) -> list[str]:
     return []
 
 
-def leftover_temp_files(folder: Path, repair: bool) -> list[str]:
-    """Our temporary files whose process is gone (removed if ``repair``); files of a running
-    process, such as an upload in progress, are left alone."""
+def leftover_temp_files(folder: Path, repair: bool, keep: Container[str] = ()) -> list[str]:
+    """Our temporary files, in user folder ``folder`` and its media folder, whose process is
+    gone (removed if ``repair``). Files of a running process, such as an upload in progress,
+    and those named in ``keep`` are left alone."""
     problems = []
-    for path in sorted(folder.glob(TEMP_PREFIX + "*")):
-        if _owner_alive(path.name):
+    found = [*folder.glob(TEMP_PREFIX + "*"), *(folder / "media").glob(TEMP_PREFIX + "*")]
+    for path in sorted(found):
+        if path.name in keep or _owner_alive(path.name):
             continue
         if repair:
             path.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import datetime, timedelta
 from io import BufferedReader
 from pathlib import Path
@@ -93,12 +93,15 @@ def open_temp_file(folder: Path, purpose: str) -> tuple[BinaryIO, Path]:
         return os.fdopen(fd, "wb"), Path(name)
 
 
-def remove_temp_files(folder: Path, before: float) -> int:
+def remove_temp_files(folder: Path, before: float, keep: Container[str] = ()) -> int:
     """Delete temporary files last written before ``before`` (a time stamp): what interrupted
-    requests of earlier processes left in ``folder``. Returns how many."""
+    requests of earlier processes left in ``folder``, less those named in ``keep``. Returns
+    how many."""
     removed = 0
     try:
-        leftovers = [e for e in os.scandir(folder) if e.name.startswith(TEMP_PREFIX)]
+        leftovers = [
+            e for e in os.scandir(folder) if e.name.startswith(TEMP_PREFIX) and e.name not in keep
+        ]
     except FileNotFoundError:
         return 0
     for entry in leftovers:
