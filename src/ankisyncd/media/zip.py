@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import struct
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,11 @@ from ankisyncd.protocol.limits import MAX_MEDIA_FILES
 
 MAX_META_BYTES = 50 * 1024
 MAX_FILE_BYTES = 100 * 1024 * 1024
+# Clients send at most MAX_MEDIA_FILES members plus ``_meta``; twice that leaves a margin. A
+# central-directory record is 46 bytes plus its name, extra field and comment: a 255-byte name
+# with the usual extras (zip64, timestamps, a Unicode path) stays well under 1 KiB.
+MAX_ZIP_ENTRIES = 2 * MAX_MEDIA_FILES + 8
+MAX_ZIP_RECORD_BYTES = 1024
 COPY_CHUNK = 1 << 20
 SYNC_THREADS = 4
 _syncer = ThreadPoolExecutor(max_workers=SYNC_THREADS, thread_name_prefix="media-fsync")
@@ -38,6 +44,10 @@ class UploadEntry:
 
 TempMaker = Callable[[], tuple[BinaryIO, Path]]
 
+_END = struct.Struct("<4s4H2LH")  # end of central directory, without its comment
+_END_SIGNATURE = b"PK\x05\x06"
+_ZIP64_LOCATOR_SIGNATURE = b"PK\x06\x07"  # 20 bytes long, just before the end record
+
 
 def read_upload(
     source: BinaryIO, make_temp: TempMaker, max_total: int, free: int | None = None
@@ -51,6 +61,7 @@ def read_upload(
     entries: list[UploadEntry] = []
     written: list[tuple[BinaryIO, Path]] = []  # kept open until synced: no second open
     try:
+        _check_end_record(source)
         with zipfile.ZipFile(source) as archive:
             plan = [
                 (name, None if member is None else _member(archive, member))
@@ -80,6 +91,41 @@ def read_upload(
     for fh, _ in written:
         fh.close()
     return entries
+
+
+def _check_end_record(source: BinaryIO) -> None:
+    """Refuse a central directory larger than an upload's, before zipfile reads it.
+
+    zipfile builds a ZipInfo for every record with no limit: a 13 KB zstd request of millions
+    of records cost over 1 GiB and 12 s. The record is found where zipfile looks for it.
+    """
+    position = source.tell()
+    try:
+        size = source.seek(0, os.SEEK_END)
+        first = max(size - _END.size - (1 << 16) - 20, 0)  # 20: room for a zip64 locator
+        source.seek(first)
+        tail = source.read()
+    finally:
+        source.seek(position)
+    at = len(tail) - _END.size
+    if not (at >= 0 and tail.startswith(_END_SIGNATURE, at) and tail.endswith(b"\0\0")):
+        at = tail.rfind(_END_SIGNATURE, max(size - _END.size - (1 << 16), 0) - first)
+    if at < 0 or at + _END.size > len(tail):
+        raise BadZip("no end of central directory record")
+    _, _, _, here, total, cd_size, cd_offset, _ = _END.unpack_from(tail, at)
+    # The official client writes zip64 only past 65,535 entries or 4 GiB (zip crate, ZipWriter);
+    # an upload has at most 26 entries and 25 files of at most 100 MiB each.
+    if (
+        0xFFFF in (here, total)
+        or 0xFFFFFFFF in (cd_size, cd_offset)
+        or (at >= 20 and tail.startswith(_ZIP64_LOCATOR_SIGNATURE, at - 20))
+    ):
+        raise BadZip("zip64 is not used for media uploads")
+    entries = max(here, total)
+    if entries > MAX_ZIP_ENTRIES:
+        raise BadZip(f"the zip lists {entries} entries; at most {MAX_ZIP_ENTRIES} are allowed")
+    if cd_size > entries * MAX_ZIP_RECORD_BYTES:
+        raise BadZip(f"the central directory of {entries} entries takes {cd_size} bytes")
 
 
 def _sync_all(files: list[BinaryIO]) -> None:
