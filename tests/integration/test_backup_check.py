@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ankisyncd.storage.backup import MARKER
+from ankisyncd.storage.collection import TEMPLATE
 from ankisyncd.storage.sqlite import connect
 from tests.support.clients import Device
 from tests.support.compare import NO_CHANGES, content
@@ -108,7 +116,7 @@ def test_backups_are_consistent_while_a_client_syncs(server: ServerProcess, tmp_
         assert cards == 2 * notes and (notes - 15) % 30 == 0
 
 
-def test_backup_refuses_a_non_empty_destination_unless_replacing(
+def test_backup_refuses_a_non_empty_destination_it_did_not_make(
     server: ServerProcess, tmp_path: Path
 ) -> None:
     device_with_media(server, tmp_path)
@@ -117,13 +125,15 @@ def test_backup_refuses_a_non_empty_destination_unless_replacing(
     (dest / "precious.txt").write_text("keep me")
     refused = server.cli("backup", str(dest))
     assert refused.returncode == 1 and "not empty" in refused.stderr
-    assert (dest / "precious.txt").read_text() == "keep me"
     inside = server.cli("backup", str(server.data_root / "inner"))
     assert inside.returncode == 1 and "inside the data root" in inside.stderr
-    assert server.cli("backup", str(dest), "--replace").returncode == 0
-    assert not (dest / "precious.txt").exists()
-    assert (dest / "alice" / "collection.anki2").is_file()
-    assert (dest / ".ankisyncd" / "auth.db").is_file()
+    # --replace deletes only an earlier backup (one holding the marker), never this folder.
+    replace = server.cli("backup", str(dest), "--replace")
+    assert replace.returncode == 1 and f"has no {MARKER} file" in replace.stderr
+    assert "Traceback" not in replace.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".backup")) == []
+    assert [p.name for p in dest.iterdir()] == ["precious.txt"]
+    assert (dest / "precious.txt").read_text() == "keep me"
 
 
 def test_check_names_each_planted_fault_and_repair_fixes_what_it_says(
@@ -180,3 +190,115 @@ def test_check_names_each_planted_fault_and_repair_fixes_what_it_says(
 def test_check_refuses_unknown_or_unsafe_users(server: ServerProcess, args: list[str]) -> None:
     result = server.cli(*args)
     assert result.returncode == 1 and result.stderr.startswith("error: user")
+
+
+def offline(tmp_path: Path, env: dict[str, str] | None = None) -> ServerProcess:
+    """A data root with a user (collection, media.db, media files, login), no server on it."""
+    srv = ServerProcess(tmp_path / "srv" / "data", env)
+    user = srv.data_root / "alice"
+    (user / "media").mkdir(parents=True)
+    shutil.copyfile(TEMPLATE, user / "collection.anki2")
+    con = sqlite3.connect(user / "media.db")
+    with con:
+        con.execute("create table media (fname text primary key)")
+    con.close()
+    for i in range(3):
+        (user / "media" / f"img{i}.jpg").write_bytes(bytes([i]) * 5000)
+    srv.add_user("alice", "pw")
+    return srv
+
+
+def digests(root: Path) -> dict[str, str]:
+    """Relative path -> sha1 of every file under ``root``."""
+    return {
+        str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+@pytest.mark.parametrize("dest", ["srv", "srv/data", "etc"])
+def test_backup_refuses_a_destination_holding_what_the_server_uses(
+    tmp_path: Path, dest: str
+) -> None:
+    # `backup /srv --replace` meant for /srv/backups/x deleted the live data root (audit A §1).
+    srv = offline(tmp_path, {"ANKISYNCD_AUTH_DB_PATH": str(tmp_path / "etc" / "auth.db")})
+    (tmp_path / "srv" / "other-service").mkdir()
+    (tmp_path / "srv" / "other-service" / "config.txt").write_text("precious")
+    before = digests(tmp_path)
+    assert "srv/data/alice/collection.anki2" in before and "etc/auth.db" in before
+    result = srv.cli("backup", str(tmp_path / dest), "--replace")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "which the server uses" in result.stderr
+    assert digests(tmp_path) == before
+    assert not [p for p in tmp_path.rglob(".*") if ".partial-" in p.name or ".old-" in p.name]
+
+
+def test_backup_replace_over_an_earlier_backup_leaves_a_complete_copy(tmp_path: Path) -> None:
+    srv = offline(tmp_path)
+    dest = tmp_path / "backups" / "latest"
+    assert srv.cli("backup", str(dest)).returncode == 0
+    assert json.loads((dest / MARKER).read_text())["ankisyncd_backup"] == 1
+    media = srv.data_root / "alice" / "media"
+    (media / "img0.jpg").unlink()
+    (media / "new.png").write_bytes(b"new" * 1000)
+    (srv.data_root / "bob").mkdir()
+    shutil.copyfile(TEMPLATE, srv.data_root / "bob" / "collection.anki2")
+
+    result = srv.cli("backup", str(dest), "--replace")
+    assert result.returncode == 0, result.stderr
+    assert "2 users (2 collections, 3 media files" in result.stdout
+    assert {p.name for p in dest.iterdir()} == {".ankisyncd", MARKER, "alice", "bob"}
+    assert digests(dest / "alice" / "media") == digests(media)
+    assert (dest / ".ankisyncd" / "auth.db").is_file()
+    for name in ("alice", "bob"):
+        con = connect(dest / name / "collection.anki2")
+        try:
+            assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+        finally:
+            con.close()
+    assert [p.name for p in dest.parent.iterdir()] == ["latest"]  # no staging or old copy left
+
+
+def test_backup_refuses_a_symlink_destination(tmp_path: Path) -> None:
+    srv = offline(tmp_path)
+    disk = tmp_path / "nas" / "ankisyncd"
+    assert srv.cli("backup", str(disk)).returncode == 0
+    before = digests(disk)
+    link = tmp_path / "backups" / "latest"
+    link.parent.mkdir()
+    link.symlink_to(disk)
+    result = srv.cli("backup", str(link), "--replace")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: ") and "symbolic link" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert link.is_symlink() and [p.name for p in link.parent.iterdir()] == ["latest"]
+    assert digests(disk) == before
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_backup_syncs_the_new_copy_before_deleting_the_old(tmp_path: Path) -> None:
+    srv = offline(tmp_path)
+    dest = (tmp_path / "backups" / "latest").resolve()
+    assert srv.cli("backup", str(dest)).returncode == 0
+    trace = tmp_path / "trace"
+    calls = "trace=fsync,rename,renameat,renameat2,unlinkat"
+    strace = ["strace", "-f", "-qq", "-y", "-o", str(trace), "-e", calls]
+    command = [*strace, sys.executable, "-m", "ankisyncd", "backup", str(dest), "--replace"]
+    result = subprocess.run(command, env=srv.env, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0 and not trace.exists():
+        pytest.skip(f"strace cannot trace here: {result.stderr[-200:]}")
+    assert result.returncode == 0, result.stderr
+    lines = trace.read_text().splitlines()
+    swap = next(i for i, line in enumerate(lines) if "rename" in line and ".partial-" in line)
+    staging = dest.parent / re.findall(r"\.latest\.partial-\d+", lines[swap])[0]
+    staged = {str(staging / p.relative_to(dest)) for p in dest.rglob("*")}
+    assert staged | {str(staging), str(dest.parent)} <= fsynced(lines[:swap])
+    delete = next(i for i in range(swap, len(lines)) if "unlinkat(" in lines[i])
+    assert ".latest.old-" in lines[delete]
+    assert str(dest.parent) in fsynced(lines[swap:delete])  # the renames are durable first
+
+
+def fsynced(lines: list[str]) -> set[str]:
+    """The paths of the descriptors that these strace -y lines fsync."""
+    return {m[1] for line in lines if (m := re.match(r"\d+ +fsync\(\d+<(.*)>\) += 0", line))}

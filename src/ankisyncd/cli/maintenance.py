@@ -22,7 +22,9 @@ def backup(ctx: click.Context, dest: str, replace: bool) -> None:
     which a server can be started on as it is (works while the server runs)."""
     current = settings(ctx, {})
     try:
-        report = backup_data(current.data_root, current.auth_db_path, Path(dest), replace)
+        report = backup_data(
+            current.data_root, current.auth_db_path, Path(dest), replace, current.snapshot_root
+        )
     except UserError as exc:
         fail(str(exc))
     click.echo(
