@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ankisyncd import __version__
 from ankisyncd.errors import UserError
-from ankisyncd.storage.collection import fsync_dir
+from ankisyncd.storage.collection import TEMP_PREFIX, fsync_dir
 from ankisyncd.storage.locks import MEDIA_LOCK, user_lock
 from ankisyncd.storage.paths import COLLECTION_FILE
 from ankisyncd.storage.sqlite import copy_database
@@ -112,7 +112,8 @@ def _copy_user(folder: Path, target: Path, report: BackupReport) -> None:
         (target / "media").mkdir()
         media = folder / "media"
         for entry in os.scandir(media) if media.is_dir() else []:
-            if entry.is_file(follow_symlinks=False):
+            # An upload's temporary files live beside the media until they are renamed.
+            if entry.is_file(follow_symlinks=False) and not entry.name.startswith(TEMP_PREFIX):
                 shutil.copy2(entry.path, target / "media" / entry.name)
                 report.media_files += 1
                 report.bytes += entry.stat().st_size
