@@ -25,9 +25,15 @@ def store_with(tmp_path: Path, retention: Retention) -> SnapshotStore:
     return SnapshotStore(tmp_path / "data", tmp_path / "snaps", retention)
 
 
-def plant(store: SnapshotStore, age_seconds: float, size: int = 10, reason: str = "manual") -> str:
-    """A snapshot file as if taken ``age_seconds`` ago."""
-    when = datetime.fromtimestamp(time.time() - age_seconds, timezone.utc)
+def plant(
+    store: SnapshotStore,
+    age_seconds: float,
+    size: int = 10,
+    reason: str = "manual",
+    now: float | None = None,
+) -> str:
+    """A snapshot file as if taken ``age_seconds`` before ``now`` (default: the real time)."""
+    when = datetime.fromtimestamp((now or time.time()) - age_seconds, timezone.utc)
     snapshot_id = f"{when.strftime('%Y%m%d-%H%M%S')}-{reason}"
     folder = store.folder("ana")
     folder.mkdir(parents=True, exist_ok=True)
@@ -54,6 +60,25 @@ def test_prune_respects_the_disk_cap_but_keeps_the_newest(tmp_path: Path) -> Non
     store = SnapshotStore(store.data_root, store.root, Retention(max_bytes=1))
     store.prune("ana")
     assert [s.id for s in store.of_user("ana")] == ids[:1]
+
+
+@pytest.mark.parametrize(
+    "retention",
+    [Retention(keep_last=1, keep_daily=0), Retention(keep_last=10, keep_daily=0, max_bytes=1)],
+    ids=["keep_last", "max_bytes"],
+)
+def test_a_new_snapshot_survives_its_prune_after_the_clock_was_set_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retention: Retention
+) -> None:
+    """Snapshots named while the clock ran two hours fast sort newer than the one taken now,
+    the undo of the full upload about to happen; it used to be deleted at once."""
+    now = 1_796_000_000.5
+    monkeypatch.setattr(snapshots, "time", SimpleNamespace(time=lambda: now))
+    store = store_with(tmp_path, retention)
+    future = [plant(store, -7200 + 60 * i, now=now) for i in range(3)]
+    made = store.create("ana", "upload")
+    assert made is not None and made.id == "20261130-005320-upload"
+    assert [s.id for s in store.of_user("ana")] == [*future[:1], made.id]
 
 
 def test_snapshots_in_the_same_second_get_distinct_ids(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 One folder per user under the snapshot root, one self-contained SQLite file per snapshot,
 named ``<UTC time>-<reason>.anki2``. Copies are made with SQLite's online backup API, so they
 are consistent while the server writes. Retention keeps the newest few, one per day for some
-days, and stays under a disk cap; the newest snapshot is never pruned.
+days, and stays under a disk cap; the newest snapshot, and the one just taken, are never pruned.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class SnapshotStore:
         finally:
             staged.unlink(missing_ok=True)
         fsync_dir(folder)
-        self.prune(user)
+        self.prune(user, just_made=snapshot)
         return snapshot
 
     def before_replace(self, user: str) -> Snapshot | None:
@@ -186,10 +186,16 @@ class SnapshotStore:
                 made.append(snapshot)
         return made
 
-    def prune(self, user: str) -> list[Snapshot]:
-        """Delete the user's snapshots that the retention rules no longer keep."""
+    def prune(self, user: str, just_made: Snapshot | None = None) -> list[Snapshot]:
+        """Delete the user's snapshots that the retention rules no longer keep.
+
+        The newest by name and ``just_made`` (the snapshot whose creation this prune follows)
+        are always kept: after the clock was set back, names from before sort newer than the
+        one just taken, which may be the only undo of the full upload about to happen.
+        """
         snapshots = self.of_user(user)
-        keep = set(s.id for s in snapshots[: max(1, self.retention.keep_last)])
+        always = {s.id for s in snapshots[:1]} | ({just_made.id} if just_made else set())
+        keep = always | {s.id for s in snapshots[: self.retention.keep_last]}
         days: set[str] = set()
         cutoff = time.time() - self.retention.keep_daily * 86400
         for s in snapshots:
@@ -200,8 +206,12 @@ class SnapshotStore:
         kept = [s for s in snapshots if s.id in keep]
         if self.retention.max_bytes > 0:
             total = sum(s.size for s in kept)
-            while len(kept) > 1 and total > self.retention.max_bytes:
-                total -= kept.pop().size  # the oldest first
+            for s in reversed(kept[:]):  # the oldest first
+                if total <= self.retention.max_bytes:
+                    break
+                if s.id not in always:
+                    kept.remove(s)
+                    total -= s.size
         removed = [s for s in snapshots if s not in kept]
         for s in removed:
             s.path.unlink(missing_ok=True)
