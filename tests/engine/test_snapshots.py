@@ -9,9 +9,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
+import anyio
 import pytest
 
+from ankisyncd.config import load
 from ankisyncd.errors import UserError
+from ankisyncd.server import SyncServer
 from ankisyncd.storage import snapshots
 from ankisyncd.storage.collection import TEMPLATE
 from ankisyncd.storage.snapshots import Retention, SnapshotStore
@@ -117,6 +120,53 @@ def test_only_changed_collections_are_snapshotted_again(tmp_path: Path) -> None:
     later = time.time() + 5
     os.utime(col, (later, later))
     assert len(store.create_changed()) == 1
+
+
+def test_a_user_whose_folder_fails_is_skipped_and_the_others_get_theirs(tmp_path: Path) -> None:
+    """``aux`` (a name the official server accepts, refused here) made the scheduled run raise
+    before anyone after it in the data root was snapshotted."""
+    store = store_with(tmp_path, Retention())
+    for name in ("aux", "zoe"):
+        (store.data_root / name).mkdir()
+        shutil.copyfile(TEMPLATE, store.data_root / name / "collection.anki2")
+    assert [s.user for s in store.create_changed()] == ["ana", "zoe"]
+    assert [s.user for s in store.create_all("manual")] == ["ana", "zoe"]
+
+
+class FailingOnce(SnapshotStore):
+    """The real store, whose first scheduled run fails as an unreadable data root would."""
+
+    runs = 0
+
+    def create_changed(self, reason: str = "scheduled") -> list[snapshots.Snapshot]:
+        self.runs += 1
+        if self.runs == 1:
+            raise PermissionError(13, "Permission denied", str(self.data_root))
+        return super().create_changed(reason)
+
+
+def test_scheduled_snapshots_go_on_after_a_run_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One failed run used to end the loop, and with it housekeeping (one task group)."""
+    data = store_with(tmp_path, Retention()).data_root
+    server = SyncServer(load({}, {"SYNC_BASE": str(data)}))
+    store = FailingOnce(data, server.snapshots.root, Retention())
+    server.snapshots, server.snapshot_interval = store, 0.01
+
+    async def main() -> None:
+        with anyio.move_on_after(10):
+            async with anyio.create_task_group() as group:
+                group.start_soon(server.take_snapshots)
+                while not store.of_user("ana"):
+                    await anyio.sleep(0.01)
+                group.cancel_scope.cancel()
+        await server.shutdown()
+
+    anyio.run(main)
+    assert store.runs >= 2 and len(store.of_user("ana")) == 1
+    [failed] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert failed.exc_info and "scheduled snapshots failed" in failed.getMessage()
 
 
 def test_stock_collection_is_not_kept_before_an_upload(tmp_path: Path) -> None:

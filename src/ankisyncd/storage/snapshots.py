@@ -167,24 +167,35 @@ class SnapshotStore:
         return self.create_all(reason, only_changed=True)
 
     def create_all(self, reason: str, only_changed: bool = False) -> list[Snapshot]:
-        """Snapshot every user's collection (``only_changed``: if written since the last)."""
+        """Snapshot every user's collection (``only_changed``: if written since the last).
+
+        A user whose folder cannot be read, named or copied is logged and skipped; the others
+        still get theirs.
+        """
         made: list[Snapshot] = []
         if not self.data_root.is_dir():
             return made
         for folder in sorted(self.data_root.iterdir()):
-            if folder.name.startswith(".") or not (folder / COLLECTION_FILE).is_file():
-                continue
-            newest = self.of_user(folder.name) if only_changed else []
-            if newest and _last_write(folder / COLLECTION_FILE) < newest[0].path.stat().st_mtime:
+            if folder.name.startswith("."):
                 continue
             try:
+                if not (folder / COLLECTION_FILE).is_file():
+                    continue
+                if only_changed and not self._changed(folder.name):
+                    continue
                 snapshot = self.create(folder.name, reason)
-            except (OSError, sqlite3.Error, UserError) as exc:  # the others still get theirs
+            except (OSError, sqlite3.Error, UserError) as exc:
                 log.error("cannot snapshot %s: %s", folder.name, exc)
                 continue
             if snapshot is not None:
                 made.append(snapshot)
         return made
+
+    def _changed(self, user: str) -> bool:
+        """Whether the user's collection was written since their newest snapshot."""
+        newest = self.of_user(user)
+        source = user_folder(self.data_root, user) / COLLECTION_FILE
+        return not newest or _last_write(source) >= newest[0].path.stat().st_mtime
 
     def prune(self, user: str, just_made: Snapshot | None = None) -> list[Snapshot]:
         """Delete the user's snapshots that the retention rules no longer keep.
@@ -219,9 +230,9 @@ class SnapshotStore:
 
 
 def _last_write(path: Path) -> float:
-    """The newest mtime of a database file and its WAL."""
+    """The newest mtime of a database file and its WAL (0 if both are gone)."""
     stamp = file_stamp(path)
-    return max(float(s[2]) / 1e9 for s in stamp if isinstance(s, tuple))
+    return max((float(s[2]) / 1e9 for s in stamp if isinstance(s, tuple)), default=0.0)
 
 
 def _is_empty(path: Path) -> bool:
