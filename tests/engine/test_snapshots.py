@@ -9,9 +9,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
+import anyio
 import pytest
 
+from ankisyncd.config import load
 from ankisyncd.errors import UserError
+from ankisyncd.server import SyncServer
 from ankisyncd.storage import snapshots
 from ankisyncd.storage.collection import TEMPLATE
 from ankisyncd.storage.snapshots import Retention, SnapshotStore
@@ -25,9 +28,15 @@ def store_with(tmp_path: Path, retention: Retention) -> SnapshotStore:
     return SnapshotStore(tmp_path / "data", tmp_path / "snaps", retention)
 
 
-def plant(store: SnapshotStore, age_seconds: float, size: int = 10, reason: str = "manual") -> str:
-    """A snapshot file as if taken ``age_seconds`` ago."""
-    when = datetime.fromtimestamp(time.time() - age_seconds, timezone.utc)
+def plant(
+    store: SnapshotStore,
+    age_seconds: float,
+    size: int = 10,
+    reason: str = "manual",
+    now: float | None = None,
+) -> str:
+    """A snapshot file as if taken ``age_seconds`` before ``now`` (default: the real time)."""
+    when = datetime.fromtimestamp((now or time.time()) - age_seconds, timezone.utc)
     snapshot_id = f"{when.strftime('%Y%m%d-%H%M%S')}-{reason}"
     folder = store.folder("ana")
     folder.mkdir(parents=True, exist_ok=True)
@@ -54,6 +63,25 @@ def test_prune_respects_the_disk_cap_but_keeps_the_newest(tmp_path: Path) -> Non
     store = SnapshotStore(store.data_root, store.root, Retention(max_bytes=1))
     store.prune("ana")
     assert [s.id for s in store.of_user("ana")] == ids[:1]
+
+
+@pytest.mark.parametrize(
+    "retention",
+    [Retention(keep_last=1, keep_daily=0), Retention(keep_last=10, keep_daily=0, max_bytes=1)],
+    ids=["keep_last", "max_bytes"],
+)
+def test_a_new_snapshot_survives_its_prune_after_the_clock_was_set_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retention: Retention
+) -> None:
+    """Snapshots named while the clock ran two hours fast sort newer than the one taken now,
+    the undo of the full upload about to happen; it used to be deleted at once."""
+    now = 1_796_000_000.5
+    monkeypatch.setattr(snapshots, "time", SimpleNamespace(time=lambda: now))
+    store = store_with(tmp_path, retention)
+    future = [plant(store, -7200 + 60 * i, now=now) for i in range(3)]
+    made = store.create("ana", "upload")
+    assert made is not None and made.id == "20261130-005320-upload"
+    assert [s.id for s in store.of_user("ana")] == [*future[:1], made.id]
 
 
 def test_snapshots_in_the_same_second_get_distinct_ids(tmp_path: Path) -> None:
@@ -92,6 +120,53 @@ def test_only_changed_collections_are_snapshotted_again(tmp_path: Path) -> None:
     later = time.time() + 5
     os.utime(col, (later, later))
     assert len(store.create_changed()) == 1
+
+
+def test_a_user_whose_folder_fails_is_skipped_and_the_others_get_theirs(tmp_path: Path) -> None:
+    """``aux`` (a name the official server accepts, refused here) made the scheduled run raise
+    before anyone after it in the data root was snapshotted."""
+    store = store_with(tmp_path, Retention())
+    for name in ("aux", "zoe"):
+        (store.data_root / name).mkdir()
+        shutil.copyfile(TEMPLATE, store.data_root / name / "collection.anki2")
+    assert [s.user for s in store.create_changed()] == ["ana", "zoe"]
+    assert [s.user for s in store.create_all("manual")] == ["ana", "zoe"]
+
+
+class FailingOnce(SnapshotStore):
+    """The real store, whose first scheduled run fails as an unreadable data root would."""
+
+    runs = 0
+
+    def create_changed(self, reason: str = "scheduled") -> list[snapshots.Snapshot]:
+        self.runs += 1
+        if self.runs == 1:
+            raise PermissionError(13, "Permission denied", str(self.data_root))
+        return super().create_changed(reason)
+
+
+def test_scheduled_snapshots_go_on_after_a_run_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One failed run used to end the loop, and with it housekeeping (one task group)."""
+    data = store_with(tmp_path, Retention()).data_root
+    server = SyncServer(load({}, {"SYNC_BASE": str(data)}))
+    store = FailingOnce(data, server.snapshots.root, Retention())
+    server.snapshots, server.snapshot_interval = store, 0.01
+
+    async def main() -> None:
+        with anyio.move_on_after(10):
+            async with anyio.create_task_group() as group:
+                group.start_soon(server.take_snapshots)
+                while not store.of_user("ana"):
+                    await anyio.sleep(0.01)
+                group.cancel_scope.cancel()
+        await server.shutdown()
+
+    anyio.run(main)
+    assert store.runs >= 2 and len(store.of_user("ana")) == 1
+    [failed] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert failed.exc_info and "scheduled snapshots failed" in failed.getMessage()
 
 
 def test_stock_collection_is_not_kept_before_an_upload(tmp_path: Path) -> None:

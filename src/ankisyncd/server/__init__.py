@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -62,7 +62,7 @@ class SyncServer:
             [(u.name, str(u.secret), u.hashed, u.source) for u in settings.env_users],
         )
         self.snapshots = snapshot_store(settings)
-        self.snapshot_interval = settings.snapshot_interval
+        self.snapshot_interval: float = settings.snapshot_interval
         self.metrics = Metrics(self)
         self.metrics_token = settings.metrics_token
         self.activity = Activity()  # what the admin page shows
@@ -99,10 +99,11 @@ class SyncServer:
     async def keep_house(self) -> None:
         """Release idle users and write devices' last use, until cancelled."""
         interval = min(HOUSEKEEPING_SECONDS, self.user_idle_seconds / 2, self.sync_idle_seconds / 2)
-        while True:
-            await anyio.sleep(interval)
-            await self.release_idle()
-            await in_thread(self.accounts.write_uses)
+        await _every(interval, self._keep_house_once, "housekeeping")
+
+    async def _keep_house_once(self) -> None:
+        await self.release_idle()
+        await in_thread(self.accounts.write_uses)
 
     async def release_idle(self) -> None:
         """Close idle users' databases and roll back abandoned syncs."""
@@ -114,13 +115,13 @@ class SyncServer:
 
     async def take_snapshots(self) -> None:
         """Snapshot every changed collection each ``snapshot_interval``, until cancelled."""
-        if self.snapshot_interval <= 0:
-            return
-        while True:
-            await anyio.sleep(self.snapshot_interval)
-            made = await in_thread(self.snapshots.create_changed)
-            if made:
-                log.info("scheduled snapshots of %d changed collections", len(made))
+        if self.snapshot_interval > 0:
+            await _every(self.snapshot_interval, self._take_snapshots_once, "scheduled snapshots")
+
+    async def _take_snapshots_once(self) -> None:
+        made = await in_thread(self.snapshots.create_changed)
+        if made:
+            log.info("scheduled snapshots of %d changed collections", len(made))
 
     async def shutdown(self) -> None:
         """Roll back unfinished syncs and close every database."""
@@ -204,3 +205,14 @@ class SyncServer:
         stored = await self.collection.state(user)
         media_usn = await self.media.usn(user)
         return build_meta(stored, req, media_usn, self.max_decompressed_bytes)
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[None]], what: str) -> None:
+    """Run ``job`` every ``seconds`` until cancelled. An error ends only its own round: these
+    loops share the lifespan's task group, so one that ended would cancel the others."""
+    while True:
+        await anyio.sleep(seconds)
+        try:
+            await job()
+        except Exception:  # cancellation is a BaseException: it still ends the loop
+            log.exception("%s failed; trying again in %s s", what, seconds)

@@ -3,7 +3,7 @@
 One folder per user under the snapshot root, one self-contained SQLite file per snapshot,
 named ``<UTC time>-<reason>.anki2``. Copies are made with SQLite's online backup API, so they
 are consistent while the server writes. Retention keeps the newest few, one per day for some
-days, and stays under a disk cap; the newest snapshot is never pruned.
+days, and stays under a disk cap; the newest snapshot, and the one just taken, are never pruned.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class SnapshotStore:
         finally:
             staged.unlink(missing_ok=True)
         fsync_dir(folder)
-        self.prune(user)
+        self.prune(user, just_made=snapshot)
         return snapshot
 
     def before_replace(self, user: str) -> Snapshot | None:
@@ -167,29 +167,46 @@ class SnapshotStore:
         return self.create_all(reason, only_changed=True)
 
     def create_all(self, reason: str, only_changed: bool = False) -> list[Snapshot]:
-        """Snapshot every user's collection (``only_changed``: if written since the last)."""
+        """Snapshot every user's collection (``only_changed``: if written since the last).
+
+        A user whose folder cannot be read, named or copied is logged and skipped; the others
+        still get theirs.
+        """
         made: list[Snapshot] = []
         if not self.data_root.is_dir():
             return made
         for folder in sorted(self.data_root.iterdir()):
-            if folder.name.startswith(".") or not (folder / COLLECTION_FILE).is_file():
-                continue
-            newest = self.of_user(folder.name) if only_changed else []
-            if newest and _last_write(folder / COLLECTION_FILE) < newest[0].path.stat().st_mtime:
+            if folder.name.startswith("."):
                 continue
             try:
+                if not (folder / COLLECTION_FILE).is_file():
+                    continue
+                if only_changed and not self._changed(folder.name):
+                    continue
                 snapshot = self.create(folder.name, reason)
-            except (OSError, sqlite3.Error, UserError) as exc:  # the others still get theirs
+            except (OSError, sqlite3.Error, UserError) as exc:
                 log.error("cannot snapshot %s: %s", folder.name, exc)
                 continue
             if snapshot is not None:
                 made.append(snapshot)
         return made
 
-    def prune(self, user: str) -> list[Snapshot]:
-        """Delete the user's snapshots that the retention rules no longer keep."""
+    def _changed(self, user: str) -> bool:
+        """Whether the user's collection was written since their newest snapshot."""
+        newest = self.of_user(user)
+        source = user_folder(self.data_root, user) / COLLECTION_FILE
+        return not newest or _last_write(source) >= newest[0].path.stat().st_mtime
+
+    def prune(self, user: str, just_made: Snapshot | None = None) -> list[Snapshot]:
+        """Delete the user's snapshots that the retention rules no longer keep.
+
+        The newest by name and ``just_made`` (the snapshot whose creation this prune follows)
+        are always kept: after the clock was set back, names from before sort newer than the
+        one just taken, which may be the only undo of the full upload about to happen.
+        """
         snapshots = self.of_user(user)
-        keep = set(s.id for s in snapshots[: max(1, self.retention.keep_last)])
+        always = {s.id for s in snapshots[:1]} | ({just_made.id} if just_made else set())
+        keep = always | {s.id for s in snapshots[: self.retention.keep_last]}
         days: set[str] = set()
         cutoff = time.time() - self.retention.keep_daily * 86400
         for s in snapshots:
@@ -200,8 +217,12 @@ class SnapshotStore:
         kept = [s for s in snapshots if s.id in keep]
         if self.retention.max_bytes > 0:
             total = sum(s.size for s in kept)
-            while len(kept) > 1 and total > self.retention.max_bytes:
-                total -= kept.pop().size  # the oldest first
+            for s in reversed(kept[:]):  # the oldest first
+                if total <= self.retention.max_bytes:
+                    break
+                if s.id not in always:
+                    kept.remove(s)
+                    total -= s.size
         removed = [s for s in snapshots if s not in kept]
         for s in removed:
             s.path.unlink(missing_ok=True)
@@ -209,9 +230,9 @@ class SnapshotStore:
 
 
 def _last_write(path: Path) -> float:
-    """The newest mtime of a database file and its WAL."""
+    """The newest mtime of a database file and its WAL (0 if both are gone)."""
     stamp = file_stamp(path)
-    return max(float(s[2]) / 1e9 for s in stamp if isinstance(s, tuple))
+    return max((float(s[2]) / 1e9 for s in stamp if isinstance(s, tuple)), default=0.0)
 
 
 def _is_empty(path: Path) -> bool:
