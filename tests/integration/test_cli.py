@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ankisyncd.storage.collection import TEMPLATE
 from tests.support.server import ServerProcess
 
 
@@ -159,3 +161,35 @@ def test_sync_users_that_fold_to_one_name_stop_start_up(offline: ServerProcess) 
     result = offline.cli("serve")
     assert result.returncode == 2 and "SYNC_USER2" in result.stderr, result.stderr
     assert "share a folder" in result.stderr
+
+
+def test_root_is_refused_writing_under_a_data_root_another_user_owns(
+    offline: ServerProcess,
+) -> None:
+    """Run as root (as CI is), commands that write would leave files the server's user cannot
+    open; they stop before touching anything and say whom to run them as."""
+    assert offline.cli("user", "add", "ana", "--password-stdin", stdin="pw\n").returncode == 0
+    folder = offline.data_root / "ana"
+    folder.mkdir()
+    shutil.copyfile(TEMPLATE, folder / "collection.anki2")
+    every = [offline.data_root, *offline.data_root.rglob("*")]
+    for p in every:
+        os.chown(p, 10001, 10001)
+    before = {p: (p.stat().st_uid, p.stat().st_mtime_ns) for p in every}
+    for command in (
+        ["user", "add", "bo", "--password-stdin"],
+        ["user", "passwd", "ana", "--password-stdin"],
+        ["snapshot", "create", "ana"],
+        ["snapshot", "restore", "ana", "20261130-000000-manual"],
+        ["check", "--repair"],
+        ["backup", str(offline.data_root.parent / "backup")],
+    ):
+        result = offline.cli(*command, stdin="pw\n")
+        assert result.returncode == 2, (command, result.stderr)
+        assert "belongs to uid 10001, not root" in result.stderr, result.stderr
+    after = [offline.data_root, *offline.data_root.rglob("*")]
+    assert {p: (p.stat().st_uid, p.stat().st_mtime_ns) for p in after} == before
+    assert not (offline.data_root.parent / "backup").exists()
+    for p in every:
+        os.chown(p, 0, 0)
+    assert offline.cli("snapshot", "create", "ana").returncode == 0  # as its owner, it runs

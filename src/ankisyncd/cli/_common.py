@@ -44,6 +44,36 @@ def settings(ctx: click.Context, flags: dict[str, Any]) -> Settings:
         fail(str(exc), 2)
 
 
+def writing_settings(ctx: click.Context) -> Settings:
+    """The settings, for a command that writes under the data root: refused for root when
+    another user owns the data root, since the files it made would be root's, and the server,
+    running as that user, could then not open them."""
+    current = settings(ctx, {})
+    if os.geteuid() == 0:
+        try:
+            owner = current.data_root.stat().st_uid
+        except FileNotFoundError:
+            return current
+        if owner != 0:
+            name = _user_name(owner)
+            fail(
+                f"the data root {current.data_root} belongs to {name}, not root: run this as"
+                f" {name} (sudo -u {name} ankisyncd ...), so that the server can still open"
+                " what it writes",
+                2,
+            )
+    return current
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)

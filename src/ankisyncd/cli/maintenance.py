@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ankisyncd.cli._common import fail, settings
+from ankisyncd.cli._common import fail, writing_settings
 from ankisyncd.errors import UserError
 from ankisyncd.server.check import check as check_storage
 from ankisyncd.storage.backup import backup as backup_data
@@ -20,7 +20,7 @@ from ankisyncd.storage.backup import backup as backup_data
 def backup(ctx: click.Context, dest: str, replace: bool) -> None:
     """Write a consistent copy of the data root and the auth database to the new folder DEST,
     which a server can be started on as it is (works while the server runs)."""
-    current = settings(ctx, {})
+    current = writing_settings(ctx)
     try:
         report = backup_data(
             current.data_root, current.auth_db_path, Path(dest), replace, current.snapshot_root
@@ -40,7 +40,7 @@ def backup(ctx: click.Context, dest: str, replace: bool) -> None:
 def check(ctx: click.Context, name: str | None, repair: bool) -> None:
     """Check every collection (or NAME's), media.db against the media folder and the auth
     database; one line per problem, exit status 1 if there is any."""
-    current = settings(ctx, {})
+    current = writing_settings(ctx)
     try:
         problems = check_storage(current.data_root, current.auth_db_path, name, repair)
     except UserError as exc:

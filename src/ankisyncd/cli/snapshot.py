@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ankisyncd.cli._common import fail, settings
+from ankisyncd.cli._common import fail, settings, writing_settings
 from ankisyncd.errors import UserError
 from ankisyncd.server import snapshot_store
 from ankisyncd.storage.restore import restore
@@ -53,7 +53,7 @@ def snapshot_create(ctx: click.Context, name: str | None, every: bool) -> None:
     """Snapshot the collection of user NAME, or of every user with --all."""
     if bool(name) == every:
         fail("give a user name or --all", 2)
-    store = snapshot_store(settings(ctx, {}))
+    store = snapshot_store(writing_settings(ctx))
     try:
         made = store.create_all("manual") if every else [store.create(str(name), "manual")]
     except UserError as exc:
@@ -72,7 +72,7 @@ def snapshot_create(ctx: click.Context, name: str | None, every: bool) -> None:
 def snapshot_restore(ctx: click.Context, name: str, snapshot_id: str) -> None:
     """Put snapshot SNAPSHOT_ID in place of NAME's collection; the current one is kept as a
     snapshot first. Every device's next sync then asks for a one-way sync: choose download."""
-    store = snapshot_store(settings(ctx, {}))
+    store = snapshot_store(writing_settings(ctx))
     try:
         kept = restore(store, name, snapshot_id)
     except UserError as exc:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import click
 
-from ankisyncd.cli._common import fail, read_password, settings
+from ankisyncd.cli._common import fail, read_password, settings, writing_settings
 from ankisyncd.errors import UserError
 from ankisyncd.users.store import UserStore
 
@@ -18,7 +18,7 @@ def user() -> None:
 
 
 def _store(ctx: click.Context) -> UserStore:
-    return UserStore(settings(ctx, {}).auth_db_path)
+    return UserStore(writing_settings(ctx).auth_db_path)
 
 
 @user.command("add")
