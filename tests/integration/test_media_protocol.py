@@ -231,6 +231,15 @@ def test_zip_without_meta_is_400(client: RawClient) -> None:
     assert msync(client, "uploadChanges", out.getvalue()).status_code == 400
 
 
+def test_a_meta_with_a_byte_order_mark_is_400(client: RawClient) -> None:
+    """The official server's JSON parser refuses a BOM; Python's, given bytes, skips it."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("0", b"a")
+        archive.writestr("_meta", b"\xef\xbb\xbf" + json.dumps([["bom.txt", "0"]]).encode())
+    assert msync(client, "uploadChanges", out.getvalue()).status_code == 400
+
+
 def test_a_corrupted_member_fails_its_checksum(client: RawClient) -> None:
     data = bytearray(upload_zip([("crc.txt", b"original content here")]))
     at = data.find(b"original content here")

@@ -156,7 +156,7 @@ def _read_meta(archive: zipfile.ZipFile) -> list[tuple[str, str | None]]:
     with archive.open(info) as fh:
         raw = fh.read(MAX_META_BYTES + 1)
     try:
-        meta = json.loads(raw)
+        meta = json.loads(raw.decode("utf-8"))  # as text: bytes would let a BOM through
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadZip("_meta is not JSON") from exc
     if not isinstance(meta, list):
