@@ -18,6 +18,7 @@ from ankisyncd.server import SyncServer
 from ankisyncd.storage import snapshots
 from ankisyncd.storage.collection import TEMPLATE
 from ankisyncd.storage.snapshots import Retention, SnapshotStore
+from ankisyncd.storage.sqlite import copy_database
 
 DAY = 86400
 
@@ -110,6 +111,30 @@ def test_snapshots_of_one_second_list_newest_first_whatever_their_reasons(
     ]
     assert ids[-1] == "20261130-005320-upload-12"  # numbered, not ordered as text ("-9" > "-12")
     assert [s.id for s in store.of_user("ana")] == ids[-1:]  # each create pruned the one before
+
+
+def test_a_slow_copy_is_named_when_it_began_and_spares_a_snapshot_taken_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduled copy that takes 5 s while a restore keeps the collection it replaces: named
+    when it ended, the copy sorted first and its prune (keep_last=1) deleted the restore's."""
+    clock = [1_796_000_000.5]
+    monkeypatch.setattr(snapshots, "time", SimpleNamespace(time=lambda: clock[0]))
+    store = store_with(tmp_path, Retention(keep_last=1, keep_daily=0))
+    meanwhile: list[snapshots.Snapshot | None] = []
+
+    def slow_copy(source: Path, target: Path) -> None:
+        copy_database(source, target)  # the real copy, then what happens while it "runs"
+        if clock[0] == 1_796_000_000.5:
+            clock[0] += 5
+            meanwhile.append(store.create("ana", "restore"))
+
+    monkeypatch.setattr(snapshots, "copy_database", slow_copy)
+    made = store.create("ana", "scheduled")
+    [restore] = meanwhile
+    assert made is not None and restore is not None
+    assert (made.id, restore.id) == ("20261130-005320-scheduled", "20261130-005325-restore")
+    assert [s.id for s in store.of_user("ana")] == [restore.id, made.id]
 
 
 def test_only_changed_collections_are_snapshotted_again(tmp_path: Path) -> None:

@@ -125,10 +125,11 @@ class SnapshotStore:
         folder = self.folder(user)
         folder.mkdir(parents=True, exist_ok=True)
         staged = temp_file(folder, "snapshot")
+        now = time.time()  # before the copy: see _name
         try:
             staged.unlink()  # the backup API creates the file itself
             copy_database(source, staged)
-            snapshot = self._name(user, staged, reason)
+            snapshot = self._name(user, staged, reason, now)
         finally:
             staged.unlink(missing_ok=True)
         fsync_dir(folder)
@@ -143,10 +144,15 @@ class SnapshotStore:
             return None
         return self.create(user, "upload")
 
-    def _name(self, user: str, staged: Path, reason: str) -> Snapshot:
-        """Give the staged copy its final name. A second that already has snapshots, of any
-        reason, numbers this one after them, so that the newest sorts first."""
-        now = int(time.time())
+    def _name(self, user: str, staged: Path, reason: str, began: float) -> Snapshot:
+        """Give the staged copy its final name, with the time its copy ``began``.
+
+        A copy holds the state of when it began: a slow one named when it ended would sort
+        after a snapshot taken meanwhile (a restore's), and its prune could delete that one.
+        A second that already has snapshots, of any reason, numbers this one after them, so
+        the newest sorts first; within one second that is the order in which copies ended.
+        """
+        now = int(began)
         stamp = datetime.fromtimestamp(now, timezone.utc).strftime(TIME_FORMAT)
         folder = staged.parent
         same_second = (_parse_id(p.name[: -len(SUFFIX)]) for p in folder.glob(f"{stamp}-*{SUFFIX}"))
