@@ -17,8 +17,8 @@ from ankisyncd.errors import UserError
 from ankisyncd.server import SyncServer
 from ankisyncd.storage import snapshots
 from ankisyncd.storage.collection import TEMPLATE
-from ankisyncd.storage.snapshots import Retention, SnapshotStore
-from ankisyncd.storage.sqlite import copy_database
+from ankisyncd.storage.snapshots import Retention, SnapshotStore, counts
+from ankisyncd.storage.sqlite import connect, copy_database
 
 DAY = 86400
 
@@ -192,6 +192,28 @@ def test_scheduled_snapshots_go_on_after_a_run_fails(
     assert store.runs >= 2 and len(store.of_user("ana")) == 1
     [failed] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert failed.exc_info and "scheduled snapshots failed" in failed.getMessage()
+
+
+def test_a_collection_installed_by_a_full_upload_counts_as_changed(tmp_path: Path) -> None:
+    """The upload's file was written before the snapshot of the collection it replaced and
+    renamed in after it: by mtimes it looked unchanged, and no snapshot held the new state."""
+    store = store_with(tmp_path, Retention())
+    col = store.data_root / "ana" / "collection.anki2"
+    con = connect(col)
+    con.execute("insert into revlog values (1, 1, 0, 3, 1, 0, 2500, 1000, 0)")  # not empty
+    con.commit()
+    con.close()
+    time.sleep(0.05)  # file times advance in ticks of a few ms: the upload comes a tick later
+    uploaded = store.data_root / "ana" / "upload.tmp"
+    shutil.copyfile(TEMPLATE, uploaded)
+    a_minute_ago = time.time() - 60  # when the upload's body arrived
+    os.utime(uploaded, (a_minute_ago, a_minute_ago))
+    kept = store.before_replace("ana")
+    os.replace(uploaded, col)  # as storage.upload.install_upload does
+    [made] = store.create_changed()
+    assert kept is not None and made.id != kept.id
+    assert (counts(kept.path)[2], counts(made.path)[2]) == (1, 0)
+    assert store.create_changed() == []
 
 
 def test_stock_collection_is_not_kept_before_an_upload(tmp_path: Path) -> None:

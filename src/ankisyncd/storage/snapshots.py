@@ -20,7 +20,7 @@ from pathlib import Path
 from ankisyncd.errors import UserError
 from ankisyncd.storage.collection import fsync_dir, temp_file
 from ankisyncd.storage.paths import COLLECTION_FILE, check_username, user_folder
-from ankisyncd.storage.sqlite import connect, copy_database, file_stamp
+from ankisyncd.storage.sqlite import connect, copy_database
 
 log = logging.getLogger(__name__)
 SUFFIX = ".anki2"
@@ -126,9 +126,11 @@ class SnapshotStore:
         folder.mkdir(parents=True, exist_ok=True)
         staged = temp_file(folder, "snapshot")
         now = time.time()  # before the copy: see _name
+        changed_ns = _last_change_ns(source)
         try:
             staged.unlink()  # the backup API creates the file itself
             copy_database(source, staged)
+            os.utime(staged, ns=(changed_ns, changed_ns))  # for _changed
             snapshot = self._name(user, staged, reason, now)
         finally:
             staged.unlink(missing_ok=True)
@@ -198,10 +200,15 @@ class SnapshotStore:
         return made
 
     def _changed(self, user: str) -> bool:
-        """Whether the user's collection was written since their newest snapshot."""
+        """Whether the user's collection was written or replaced since their newest snapshot.
+
+        A snapshot's mtime is the collection's last change when its copy began (``create``),
+        not when the copy was written: a file written earlier and renamed in since (a full
+        upload, a restore) has a later ctime than that, so it counts as changed.
+        """
         newest = self.of_user(user)
         source = user_folder(self.data_root, user) / COLLECTION_FILE
-        return not newest or _last_write(source) >= newest[0].path.stat().st_mtime
+        return not newest or _last_change_ns(source) != newest[0].path.stat().st_mtime_ns
 
     def prune(self, user: str, just_made: Snapshot | None = None) -> list[Snapshot]:
         """Delete the user's snapshots that the retention rules no longer keep.
@@ -235,10 +242,20 @@ class SnapshotStore:
         return removed
 
 
-def _last_write(path: Path) -> float:
-    """The newest mtime of a database file and its WAL (0 if both are gone)."""
-    stamp = file_stamp(path)
-    return max((float(s[2]) / 1e9 for s in stamp if isinstance(s, tuple)), default=0.0)
+def _last_change_ns(path: Path) -> int:
+    """When a database file or its WAL was last written, or the file replaced; 0 if gone.
+
+    The file's ctime counts too: a full upload or a restore renames in a file written before
+    the snapshot of the collection it replaced, and a rename changes only the ctime. The WAL's
+    ctime does not: SQLite may chown or chmod the WAL whenever a connection opens it.
+    """
+    times = []
+    with contextlib.suppress(FileNotFoundError):
+        st = path.stat()
+        times.append(max(st.st_mtime_ns, st.st_ctime_ns))
+    with contextlib.suppress(FileNotFoundError):
+        times.append(Path(f"{path}-wal").stat().st_mtime_ns)
+    return max(times, default=0)
 
 
 def _is_empty(path: Path) -> bool:
