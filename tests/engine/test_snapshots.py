@@ -17,7 +17,8 @@ from ankisyncd.errors import UserError
 from ankisyncd.server import SyncServer
 from ankisyncd.storage import snapshots
 from ankisyncd.storage.collection import TEMPLATE
-from ankisyncd.storage.snapshots import Retention, SnapshotStore
+from ankisyncd.storage.snapshots import Retention, SnapshotStore, counts
+from ankisyncd.storage.sqlite import connect, copy_database
 
 DAY = 86400
 
@@ -112,6 +113,30 @@ def test_snapshots_of_one_second_list_newest_first_whatever_their_reasons(
     assert [s.id for s in store.of_user("ana")] == ids[-1:]  # each create pruned the one before
 
 
+def test_a_slow_copy_is_named_when_it_began_and_spares_a_snapshot_taken_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduled copy that takes 5 s while a restore keeps the collection it replaces: named
+    when it ended, the copy sorted first and its prune (keep_last=1) deleted the restore's."""
+    clock = [1_796_000_000.5]
+    monkeypatch.setattr(snapshots, "time", SimpleNamespace(time=lambda: clock[0]))
+    store = store_with(tmp_path, Retention(keep_last=1, keep_daily=0))
+    meanwhile: list[snapshots.Snapshot | None] = []
+
+    def slow_copy(source: Path, target: Path) -> None:
+        copy_database(source, target)  # the real copy, then what happens while it "runs"
+        if clock[0] == 1_796_000_000.5:
+            clock[0] += 5
+            meanwhile.append(store.create("ana", "restore"))
+
+    monkeypatch.setattr(snapshots, "copy_database", slow_copy)
+    made = store.create("ana", "scheduled")
+    [restore] = meanwhile
+    assert made is not None and restore is not None
+    assert (made.id, restore.id) == ("20261130-005320-scheduled", "20261130-005325-restore")
+    assert [s.id for s in store.of_user("ana")] == [restore.id, made.id]
+
+
 def test_only_changed_collections_are_snapshotted_again(tmp_path: Path) -> None:
     store = store_with(tmp_path, Retention())
     assert len(store.create_changed()) == 1
@@ -167,6 +192,28 @@ def test_scheduled_snapshots_go_on_after_a_run_fails(
     assert store.runs >= 2 and len(store.of_user("ana")) == 1
     [failed] = [r for r in caplog.records if r.levelname == "ERROR"]
     assert failed.exc_info and "scheduled snapshots failed" in failed.getMessage()
+
+
+def test_a_collection_installed_by_a_full_upload_counts_as_changed(tmp_path: Path) -> None:
+    """The upload's file was written before the snapshot of the collection it replaced and
+    renamed in after it: by mtimes it looked unchanged, and no snapshot held the new state."""
+    store = store_with(tmp_path, Retention())
+    col = store.data_root / "ana" / "collection.anki2"
+    con = connect(col)
+    con.execute("insert into revlog values (1, 1, 0, 3, 1, 0, 2500, 1000, 0)")  # not empty
+    con.commit()
+    con.close()
+    time.sleep(0.05)  # file times advance in ticks of a few ms: the upload comes a tick later
+    uploaded = store.data_root / "ana" / "upload.tmp"
+    shutil.copyfile(TEMPLATE, uploaded)
+    a_minute_ago = time.time() - 60  # when the upload's body arrived
+    os.utime(uploaded, (a_minute_ago, a_minute_ago))
+    kept = store.before_replace("ana")
+    os.replace(uploaded, col)  # as storage.upload.install_upload does
+    [made] = store.create_changed()
+    assert kept is not None and made.id != kept.id
+    assert (counts(kept.path)[2], counts(made.path)[2]) == (1, 0)
+    assert store.create_changed() == []
 
 
 def test_stock_collection_is_not_kept_before_an_upload(tmp_path: Path) -> None:

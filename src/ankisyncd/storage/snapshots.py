@@ -20,7 +20,7 @@ from pathlib import Path
 from ankisyncd.errors import UserError
 from ankisyncd.storage.collection import fsync_dir, temp_file
 from ankisyncd.storage.paths import COLLECTION_FILE, check_username, user_folder
-from ankisyncd.storage.sqlite import connect, copy_database, file_stamp
+from ankisyncd.storage.sqlite import connect, copy_database
 
 log = logging.getLogger(__name__)
 SUFFIX = ".anki2"
@@ -125,10 +125,13 @@ class SnapshotStore:
         folder = self.folder(user)
         folder.mkdir(parents=True, exist_ok=True)
         staged = temp_file(folder, "snapshot")
+        now = time.time()  # before the copy: see _name
+        changed_ns = _last_change_ns(source)
         try:
             staged.unlink()  # the backup API creates the file itself
             copy_database(source, staged)
-            snapshot = self._name(user, staged, reason)
+            os.utime(staged, ns=(changed_ns, changed_ns))  # for _changed
+            snapshot = self._name(user, staged, reason, now)
         finally:
             staged.unlink(missing_ok=True)
         fsync_dir(folder)
@@ -143,10 +146,15 @@ class SnapshotStore:
             return None
         return self.create(user, "upload")
 
-    def _name(self, user: str, staged: Path, reason: str) -> Snapshot:
-        """Give the staged copy its final name. A second that already has snapshots, of any
-        reason, numbers this one after them, so that the newest sorts first."""
-        now = int(time.time())
+    def _name(self, user: str, staged: Path, reason: str, began: float) -> Snapshot:
+        """Give the staged copy its final name, with the time its copy ``began``.
+
+        A copy holds the state of when it began: a slow one named when it ended would sort
+        after a snapshot taken meanwhile (a restore's), and its prune could delete that one.
+        A second that already has snapshots, of any reason, numbers this one after them, so
+        the newest sorts first; within one second that is the order in which copies ended.
+        """
+        now = int(began)
         stamp = datetime.fromtimestamp(now, timezone.utc).strftime(TIME_FORMAT)
         folder = staged.parent
         same_second = (_parse_id(p.name[: -len(SUFFIX)]) for p in folder.glob(f"{stamp}-*{SUFFIX}"))
@@ -192,10 +200,15 @@ class SnapshotStore:
         return made
 
     def _changed(self, user: str) -> bool:
-        """Whether the user's collection was written since their newest snapshot."""
+        """Whether the user's collection was written or replaced since their newest snapshot.
+
+        A snapshot's mtime is the collection's last change when its copy began (``create``),
+        not when the copy was written: a file written earlier and renamed in since (a full
+        upload, a restore) has a later ctime than that, so it counts as changed.
+        """
         newest = self.of_user(user)
         source = user_folder(self.data_root, user) / COLLECTION_FILE
-        return not newest or _last_write(source) >= newest[0].path.stat().st_mtime
+        return not newest or _last_change_ns(source) != newest[0].path.stat().st_mtime_ns
 
     def prune(self, user: str, just_made: Snapshot | None = None) -> list[Snapshot]:
         """Delete the user's snapshots that the retention rules no longer keep.
@@ -229,10 +242,20 @@ class SnapshotStore:
         return removed
 
 
-def _last_write(path: Path) -> float:
-    """The newest mtime of a database file and its WAL (0 if both are gone)."""
-    stamp = file_stamp(path)
-    return max((float(s[2]) / 1e9 for s in stamp if isinstance(s, tuple)), default=0.0)
+def _last_change_ns(path: Path) -> int:
+    """When a database file or its WAL was last written, or the file replaced; 0 if gone.
+
+    The file's ctime counts too: a full upload or a restore renames in a file written before
+    the snapshot of the collection it replaced, and a rename changes only the ctime. The WAL's
+    ctime does not: SQLite may chown or chmod the WAL whenever a connection opens it.
+    """
+    times = []
+    with contextlib.suppress(FileNotFoundError):
+        st = path.stat()
+        times.append(max(st.st_mtime_ns, st.st_ctime_ns))
+    with contextlib.suppress(FileNotFoundError):
+        times.append(Path(f"{path}-wal").stat().st_mtime_ns)
+    return max(times, default=0)
 
 
 def _is_empty(path: Path) -> bool:
