@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from itertools import groupby
 from operator import itemgetter
+from pathlib import Path
 from typing import BinaryIO
 
 from ankisyncd.media.db import MediaStore, store_totals
 from ankisyncd.media.zip import TempMaker, UploadEntry, read_upload
+from ankisyncd.storage.collection import fsync_dir
 from ankisyncd.storage.space import free_bytes
 from ankisyncd.storage.sqlite import in_list, rollback_after
 
@@ -26,6 +29,8 @@ def upload_changes(
     """
     store.media_dir.mkdir(parents=True, exist_ok=True)  # where ``make_temp`` writes, as a rule
     entries = read_upload(source, make_temp, max_total, free_bytes(store.media_dir))
+    for folder in {os.path.dirname(entry.temp) for entry in entries if entry.temp is not None}:
+        fsync_dir(Path(folder))  # the new files' names, durable before the commit names them
     # Entries whose rename or removal is committed as pending: their files are the store's.
     committed: list[UploadEntry] = []
     try:
