@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -154,6 +155,10 @@ def test_check_names_each_planted_fault_and_repair_fixes_what_it_says(
     server.start()
     leftover = server.data_root / "alice" / f".ankisyncd-tmp-upload-{DEAD_PID}-0"
     leftover.write_bytes(b"half an upload")  # after start-up, which would clear it
+    staged = server.data_root / ".ankisyncd" / "snapshots" / "alice"
+    staged.mkdir(parents=True, exist_ok=True)
+    staged = staged / f".ankisyncd-tmp-snapshot-{DEAD_PID}-0"
+    staged.write_bytes(b"half a snapshot")  # a crash during a snapshot's copy
 
     found = server.cli("check")
     assert found.returncode == 1
@@ -162,15 +167,16 @@ def test_check_names_each_planted_fault_and_repair_fixes_what_it_says(
     assert "alice: media hash does not match file: 'alice0001.bin'" in lines
     assert "alice: media file without row: 'stray.txt' (kept)" in lines
     assert f"alice: leftover temporary file: {leftover.name}" in lines
+    assert f"alice: snapshots: leftover temporary file: {staged.name}" in lines
     assert any(line.startswith("bob: collection") for line in lines), lines
-    assert server.cli("check", "alice").stdout.count("alice:") == 4
+    assert server.cli("check", "alice").stdout.count("alice:") == 5
 
     repaired = server.cli("check", "--repair")
     assert repaired.returncode == 1
     assert "(forgotten: clients upload it again)" in repaired.stdout
     assert "(re-hashed: clients download it again)" in repaired.stdout
     assert "(removed)" in repaired.stdout
-    assert not leftover.exists() and (media / "stray.txt").exists()
+    assert not leftover.exists() and not staged.exists() and (media / "stray.txt").exists()
     again = server.cli("check").stdout.splitlines()
     assert [line for line in again if line.startswith("alice")] == [
         "alice: media file without row: 'stray.txt' (kept)"
@@ -258,6 +264,26 @@ def test_backup_replace_over_an_earlier_backup_leaves_a_complete_copy(tmp_path: 
         finally:
             con.close()
     assert [p.name for p in dest.parent.iterdir()] == ["latest"]  # no staging or old copy left
+
+
+def test_a_backup_removes_what_interrupted_backups_left_beside_it(tmp_path: Path) -> None:
+    srv = offline(tmp_path)
+    dest = tmp_path / "backups" / "latest"
+    left = {
+        name: dest.parent / name
+        for name in (
+            f".latest.partial-{DEAD_PID}",  # a crash while copying
+            f".latest.old-{DEAD_PID}",  # a crash between the two renames of --replace
+            f".latest.partial-{os.getpid()}",  # a process still running: not ours to remove
+            f".other.partial-{DEAD_PID}",  # another destination's
+        )
+    }
+    for path in left.values():
+        (path / "alice").mkdir(parents=True)
+    assert srv.cli("backup", str(dest)).returncode == 0
+    assert sorted(p.name for p in dest.parent.iterdir()) == sorted(
+        ["latest", f".latest.partial-{os.getpid()}", f".other.partial-{DEAD_PID}"]
+    )
 
 
 def test_backup_refuses_a_symlink_destination(tmp_path: Path) -> None:

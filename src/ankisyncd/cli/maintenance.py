@@ -42,7 +42,9 @@ def check(ctx: click.Context, name: str | None, repair: bool) -> None:
     database; one line per problem, exit status 1 if there is any."""
     current = writing_settings(ctx)
     try:
-        problems = check_storage(current.data_root, current.auth_db_path, name, repair)
+        problems = check_storage(
+            current.data_root, current.auth_db_path, name, repair, current.snapshot_root
+        )
     except UserError as exc:
         fail(str(exc))
     for line in problems:

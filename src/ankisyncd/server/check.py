@@ -12,7 +12,9 @@ from ankisyncd.storage.check import check_collection_file, check_database, lefto
 from ankisyncd.storage.paths import user_folder
 
 
-def check(data_root: Path, auth_db: Path, user: str | None, repair: bool) -> list[str]:
+def check(
+    data_root: Path, auth_db: Path, user: str | None, repair: bool, snapshot_root: Path
+) -> list[str]:
     """One line per problem found (and, with ``repair``, what was done about it)."""
     if user is not None:
         folder = user_folder(data_root, user)
@@ -33,6 +35,8 @@ def check(data_root: Path, auth_db: Path, user: str | None, repair: bool) -> lis
             keep = None
         if keep is not None:
             found += leftover_temp_files(folder, repair, keep)
+        snapshots = leftover_temp_files(snapshot_root / folder.name, repair)
+        found += [f"snapshots: {line}" for line in snapshots]
         problems += [f"{folder.name}: {line}" for line in found]
     if user is None and auth_db.is_file():
         problems += check_database(auth_db, "auth database")

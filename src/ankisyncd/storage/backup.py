@@ -8,6 +8,7 @@ into place, so a destination never holds half a backup.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from ankisyncd import __version__
 from ankisyncd.errors import UserError
+from ankisyncd.storage.check import process_alive
 from ankisyncd.storage.collection import TEMP_PREFIX, fsync_dir
 from ankisyncd.storage.locks import MEDIA_LOCK, user_lock
 from ankisyncd.storage.paths import COLLECTION_FILE
@@ -65,7 +67,17 @@ def backup(
         _swap_in(staging, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    _remove_interrupted(dest)
     return report
+
+
+def _remove_interrupted(dest: Path) -> None:
+    """Delete what interrupted backups to ``dest`` left beside it (their staging copies and
+    the earlier backups they were replacing), now that ``dest`` holds a complete new one."""
+    for path in dest.parent.glob(f".{glob.escape(dest.name)}.*-*"):
+        kind, _, pid = path.name[len(dest.name) + 2 :].rpartition("-")
+        if kind in ("partial", "old") and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _checked_destination(dest: Path, replace: bool, data_root: Path, live: list[Path]) -> Path:

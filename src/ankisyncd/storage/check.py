@@ -58,10 +58,13 @@ def leftover_temp_files(folder: Path, repair: bool, keep: Container[str] = ()) -
 def _owner_alive(name: str) -> bool:
     """Whether the process named in ``<prefix><purpose>-<pid>-<n>`` still runs."""
     parts = name.rsplit("-", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
-        return False
+    return len(parts) == 3 and parts[1].isdigit() and process_alive(int(parts[1]))
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (on this machine: our files name their writer's pid)."""
     try:
-        os.kill(int(parts[1]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
