@@ -14,7 +14,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ankisyncd.media.db import MediaStore, store_totals
+from ankisyncd.media.db import MediaStore, pending_changes, store_totals
 from ankisyncd.media.names import BadName, media_path
 from ankisyncd.storage.collection import TEMP_PREFIX
 from ankisyncd.storage.locks import MEDIA_LOCK, user_lock
@@ -42,10 +42,7 @@ def check_media(folder: Path, repair: bool) -> list[str]:
 
 
 def _pending(con: sqlite3.Connection) -> list[str]:
-    """Names with a committed change still to be carried out (``media.db``)."""
-    if not con.execute("select 1 from sqlite_master where name = 'ankisyncd_pending'").fetchone():
-        return []
-    return [name for (name,) in con.execute("select fname from ankisyncd_pending order by seq")]
+    return [name for name, _ in pending_changes(con)]
 
 
 def _check(con: sqlite3.Connection, media_dir: Path, repair: bool, skip: set[str]) -> list[str]:

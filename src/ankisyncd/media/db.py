@@ -170,14 +170,17 @@ def pending_temp_names(folder: Path) -> frozenset[str]:
         return frozenset()
     con = connect(db_path)
     try:
-        if not con.execute(
-            "select 1 from sqlite_master where name = 'ankisyncd_pending'"
-        ).fetchone():
-            return frozenset()
-        rows = con.execute("select temp from ankisyncd_pending where temp is not null")
-        return frozenset(os.path.basename(temp) for (temp,) in rows)
+        return frozenset(os.path.basename(temp) for _, temp in pending_changes(con) if temp)
     finally:
         con.close()
+
+
+def pending_changes(con: sqlite3.Connection) -> list[tuple[str, str | None]]:
+    """(name, temporary file or None for a removal) of each committed change still to be
+    carried out, in order; none in a database the official server made."""
+    if not con.execute("select 1 from sqlite_master where name = 'ankisyncd_pending'").fetchone():
+        return []
+    return con.execute("select fname, temp from ankisyncd_pending order by seq").fetchall()
 
 
 def store_totals(con: sqlite3.Connection, last_usn: int | None = None) -> None:

@@ -32,8 +32,8 @@ def check(
         try:
             keep = pending_temp_names(folder)  # after check_media: what it could not finish
         except sqlite3.Error:
-            keep = None
-        if keep is not None:
+            pass  # check_media reported it; no temporary file is then known to be spare
+        else:
             found += leftover_temp_files(folder, repair, keep)
         snapshots = leftover_temp_files(snapshot_root / folder.name, repair)
         found += [f"snapshots: {line}" for line in snapshots]
